@@ -1,0 +1,103 @@
+"""Assembling a relay: components wired in pipeline order, owned by the aiohttp app's lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import orjson
+from aiohttp import web
+
+from .clock import Clock, SystemClock
+from .config import Config
+from .forward import Forwarder, Upstream, UpstreamRouter
+from .ingest import STATE, IngestService, ProjectIndex, RelayState, add_routes, relay_middleware
+from .logs import log_event
+from .metrics import Metrics
+from .outcomes import Outcome, Outcomes, Reason
+from .pipeline import Stage
+from .ratelimit import RateLimitCache
+from .ratelimit.gate import UpstreamLimitGate
+from .routing import Router
+from .spool import MemorySpool, Spool
+
+logger = logging.getLogger("relay")
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def build_stages(limits: RateLimitCache) -> list[Stage]:
+    """The processing pipeline, in order. Scrubbing, sampling and quotas join this list."""
+    return [UpstreamLimitGate(limits)]
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    upstream: Upstream | None = None,
+    spool: Spool | None = None,
+    stages: Sequence[Stage] | None = None,
+) -> web.Application:
+    """Build the aiohttp application for a config; components start and stop with the app."""
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    outcomes = Outcomes(metrics)
+    limits = RateLimitCache(clock)
+    spool = spool or MemorySpool(config.queue.max_envelopes, config.queue.max_bytes, clock)
+    upstream = upstream or UpstreamRouter(config.upstream)
+    forwarder = Forwarder(spool, upstream, config.upstream, outcomes, limits, metrics, clock)
+    ingest = IngestService(
+        config.limits, Router(config), build_stages(limits) if stages is None else stages, spool, outcomes, clock
+    )
+    state = RelayState(
+        config=config,
+        clock=clock,
+        metrics=metrics,
+        outcomes=outcomes,
+        projects=ProjectIndex(config),
+        limits=limits,
+        spool=spool,
+        upstream=upstream,
+        forwarder=forwarder,
+        ingest=ingest,
+        dumps=_dumps,
+    )
+    app = web.Application(
+        middlewares=[relay_middleware],
+        handler_args={"auto_decompress": False, "access_log": None},
+    )
+    app[STATE] = state
+    add_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Start upstream, spool and forwarder in order; on the way out drain and close in reverse."""
+    state = app[STATE]
+    await state.upstream.start()
+    await state.spool.start()
+    await state.forwarder.start()
+    state.ready = True
+    log_event(logger, logging.INFO, "relay ready", projects=len(state.config.projects), upstream=state.config.upstream.url)
+    yield
+    state.ready = False
+    deadline = state.shutdown_deadline or state.clock.monotonic() + state.config.shutdown_timeout
+    pending = state.spool.pending()
+    drained = await state.forwarder.drain(max(0.0, deadline - state.clock.monotonic()))
+    await state.forwarder.close()
+    lost = await state.spool.close()
+    for entry in lost:
+        state.outcomes.record(Outcome.DROPPED, Reason.SHUTDOWN, entry.categories)
+    await state.upstream.close()
+    log_event(
+        logger,
+        logging.WARNING if lost else logging.INFO,
+        "relay stopped",
+        pending_at_shutdown=pending,
+        drained=drained,
+        lost_envelopes=len(lost),
+    )

@@ -1,0 +1,69 @@
+"""The `relay` command: `relay run` and `relay check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import Config, default_config_path, load_config
+from .errors import ConfigError
+from .logs import configure_logging
+from .units import format_size
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="relay", description="PII-scrubbing relay proxy for Sentry SDKs.")
+    parser.add_argument("--version", action="version", version=f"relay {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("run", "start the relay"), ("check-config", "validate a config file and print a summary")):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--config", "-c", default=None, help="config file (default: $RELAY_CONFIG, then relay.yml)")
+    args = parser.parse_args(argv)
+    path = args.config or default_config_path()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s) in the config:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print(summarize(config))
+        return 0
+    configure_logging(config.log.level, config.log.format)
+    try:
+        asyncio.run(_serve(config))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve(config: Config) -> None:
+    from .server import serve
+
+    await serve(config)
+
+
+def summarize(config: Config) -> str:
+    """A short human summary of a valid config."""
+    lines = [
+        f"{config.source}: OK",
+        f"  listen: {config.listen.host}:{config.listen.port}",
+        f"  upstream: {config.upstream.url} (timeout {config.upstream.timeout:g}s, concurrency {config.upstream.concurrency})",
+        f"  unknown_projects: {config.unknown_projects.value}",
+        f"  queue: {config.queue.max_envelopes} envelopes / {format_size(config.queue.max_bytes)}",
+        f"  projects: {len(config.projects)}",
+    ]
+    for project in config.projects:
+        destination = str(project.upstream_dsn.base_url + "/" + project.upstream_dsn.project_id) if project.upstream_dsn else config.upstream.url
+        state = " (disabled)" if project.disabled else ""
+        lines.append(f"    - {project.id}: {len(project.keys)} key(s) -> {destination}{state}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

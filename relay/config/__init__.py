@@ -1,0 +1,34 @@
+"""Configuration: the YAML file, validated into frozen dataclasses."""
+
+from .dsn import Dsn, parse_dsn
+from .loader import default_config_path, load_config, parse_config
+from .model import (
+    BatchConfig,
+    Config,
+    LimitsConfig,
+    ListenConfig,
+    LogConfig,
+    ProjectConfig,
+    QueueConfig,
+    RetryConfig,
+    UnknownProjects,
+    UpstreamConfig,
+)
+
+__all__ = [
+    "BatchConfig",
+    "Config",
+    "Dsn",
+    "LimitsConfig",
+    "ListenConfig",
+    "LogConfig",
+    "ProjectConfig",
+    "QueueConfig",
+    "RetryConfig",
+    "UnknownProjects",
+    "UpstreamConfig",
+    "default_config_path",
+    "load_config",
+    "parse_config",
+    "parse_dsn",
+]

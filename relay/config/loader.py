@@ -1,0 +1,359 @@
+"""Load YAML config into frozen dataclasses, reporting every problem with file and key path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import regex
+import yaml
+
+from ..errors import ConfigError
+from ..units import parse_duration, parse_size
+from .dsn import parse_dsn
+from .model import (
+    BatchConfig,
+    Config,
+    LimitsConfig,
+    ListenConfig,
+    LogConfig,
+    ProjectConfig,
+    QueueConfig,
+    RetryConfig,
+    UnknownProjects,
+    UpstreamConfig,
+)
+
+T = TypeVar("T")
+
+_ENV_REF = regex.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_PUBLIC_KEY = regex.compile(r"^[0-9a-zA-Z_-]{1,64}$")
+_MISSING = object()
+
+
+def default_config_path() -> str:
+    """`$RELAY_CONFIG`, else `relay.yml` in the working directory."""
+    return os.environ.get("RELAY_CONFIG") or "relay.yml"
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute `${VAR}` and validate a config file; raise ConfigError listing all problems."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read config file: {exc.strerror or exc}"]) from exc
+    return parse_config(text, source, os.environ if env is None else env)
+
+
+def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
+    """Validate config text; `source` names the file in every problem."""
+    reader = _Reader(source, env)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ConfigError([f"{source}{where}: invalid YAML: {exc}"]) from exc
+    config = reader.config(raw if raw is not None else {})
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return config
+
+
+class _Reader:
+    """Walks the YAML tree with a key path, collecting problems instead of stopping at the first."""
+
+    def __init__(self, source: str, env: Mapping[str, str]) -> None:
+        self.source = source
+        self.env = env
+        self.problems: list[str] = []
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}")
+
+    # -- generic helpers --------------------------------------------------
+
+    def substitute(self, value: Any, path: str) -> Any:
+        """Replace `${VAR}` / `${VAR:-default}` in strings, lists included; `$$` is a literal `$`."""
+        if isinstance(value, list):
+            return [self.substitute(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, str) or "$" not in value:
+            return value
+
+        def replace(match: regex.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            name, default = match.group(1), match.group(2)
+            found = self.env.get(name)
+            if found is not None and (found or default is None):
+                return found
+            if default is not None:
+                return str(default)
+            self.problem(path, f"environment variable {name} is not set (use ${{{name}:-default}})")
+            return ""
+
+        return _ENV_REF.sub(replace, value)
+
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        """Check that `value` is a mapping with only `allowed` keys."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, f"expected a mapping, got {type(value).__name__}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else str(key)
+                self.problem(where, f"unknown key; valid keys are: {', '.join(allowed)}")
+        return {k: v for k, v in value.items() if k in allowed}
+
+    def field(self, data: dict[str, Any], path: str, key: str, parse: Callable[[Any], T], default: T) -> T:
+        """Parse `data[key]` (after env substitution) or return the default."""
+        raw = data.get(key, _MISSING)
+        if raw is _MISSING:
+            return default
+        where = f"{path}.{key}" if path else key
+        try:
+            return parse(self.substitute(raw, where))
+        except (TypeError, ValueError) as exc:
+            self.problem(where, str(exc))
+            return default
+
+    # -- sections ---------------------------------------------------------
+
+    def config(self, raw: Any) -> Config:
+        data = self.mapping(
+            raw,
+            "",
+            ("listen", "upstream", "projects", "unknown_projects", "shutdown_timeout", "limits", "queue", "log"),
+        )
+        upstream = self.upstream(data.get("upstream"), "upstream")
+        return Config(
+            listen=self.listen(data.get("listen"), "listen"),
+            upstream=upstream,
+            projects=self.projects(data.get("projects"), "projects"),
+            unknown_projects=self.field(data, "", "unknown_projects", _choice(UnknownProjects), UnknownProjects.REJECT),
+            shutdown_timeout=self.field(data, "", "shutdown_timeout", parse_duration, 10.0),
+            limits=self.limits(data.get("limits"), "limits"),
+            queue=self.queue(data.get("queue"), "queue"),
+            log=self.log(data.get("log"), "log"),
+            source=self.source,
+        )
+
+    def listen(self, raw: Any, path: str) -> ListenConfig:
+        data = self.mapping(raw, path, ("host", "port"))
+        d = ListenConfig()
+        return ListenConfig(
+            host=self.field(data, path, "host", _string, d.host),
+            port=self.field(data, path, "port", _int_range(0, 65535), d.port),
+        )
+
+    def upstream(self, raw: Any, path: str) -> UpstreamConfig:
+        data = self.mapping(
+            raw, path, ("url", "timeout", "connect_timeout", "concurrency", "compression", "retry", "batch")
+        )
+        d = UpstreamConfig()
+        return UpstreamConfig(
+            url=self.field(data, path, "url", _upstream_url, d.url),
+            timeout=self.field(data, path, "timeout", _positive_duration, d.timeout),
+            connect_timeout=self.field(data, path, "connect_timeout", _positive_duration, d.connect_timeout),
+            concurrency=self.field(data, path, "concurrency", _int_range(1, 1024), d.concurrency),
+            compression=self.field(data, path, "compression", _one_of("gzip", "none"), d.compression),
+            retry=self.retry(data.get("retry"), f"{path}.retry"),
+            batch=self.batch(data.get("batch"), f"{path}.batch"),
+        )
+
+    def retry(self, raw: Any, path: str) -> RetryConfig:
+        data = self.mapping(raw, path, ("initial", "max", "multiplier", "max_elapsed"))
+        d = RetryConfig()
+        config = RetryConfig(
+            initial=self.field(data, path, "initial", _positive_duration, d.initial),
+            max=self.field(data, path, "max", _positive_duration, d.max),
+            multiplier=self.field(data, path, "multiplier", _float_min(1.0), d.multiplier),
+            max_elapsed=self.field(data, path, "max_elapsed", parse_duration, d.max_elapsed),
+        )
+        if config.max < config.initial:
+            self.problem(f"{path}.max", "must be at least retry.initial")
+        return config
+
+    def batch(self, raw: Any, path: str) -> BatchConfig:
+        data = self.mapping(raw, path, ("max_envelopes", "linger"))
+        d = BatchConfig()
+        return BatchConfig(
+            max_envelopes=self.field(data, path, "max_envelopes", _int_range(1, 10_000), d.max_envelopes),
+            linger=self.field(data, path, "linger", parse_duration, d.linger),
+        )
+
+    def projects(self, raw: Any, path: str) -> tuple[ProjectConfig, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.problem(path, f"expected a list of projects, got {type(raw).__name__}")
+            return ()
+        projects: list[ProjectConfig] = []
+        seen_ids: dict[int, int] = {}
+        for index, item in enumerate(raw):
+            where = f"{path}[{index}]"
+            project = self.project(item, where)
+            if project is None:
+                continue
+            if project.id in seen_ids:
+                self.problem(f"{where}.id", f"duplicate project id {project.id} (also {path}[{seen_ids[project.id]}])")
+            seen_ids[project.id] = index
+            projects.append(project)
+        return tuple(projects)
+
+    def project(self, raw: Any, path: str) -> ProjectConfig | None:
+        data = self.mapping(raw, path, ("id", "keys", "upstream_dsn", "disabled", "allowed_origins"))
+        if "id" not in data:
+            self.problem(f"{path}.id", "is required")
+            return None
+        project_id = self.field(data, path, "id", _int_range(1, 2**63 - 1), 0)
+        keys = self.field(data, path, "keys", _key_list, ())
+        if "keys" not in data:
+            self.problem(f"{path}.keys", "is required: list the public keys the relay accepts for this project")
+        return ProjectConfig(
+            id=project_id,
+            keys=keys,
+            upstream_dsn=self.field(data, path, "upstream_dsn", parse_dsn, None),
+            disabled=self.field(data, path, "disabled", _bool, False),
+            allowed_origins=self.field(data, path, "allowed_origins", _string_list, ("*",)),
+        )
+
+    def limits(self, raw: Any, path: str) -> LimitsConfig:
+        names = (
+            "max_body_size",
+            "max_decompressed_size",
+            "max_envelope_size",
+            "max_event_size",
+            "max_attachment_size",
+        )
+        data = self.mapping(raw, path, names)
+        d = LimitsConfig()
+        return LimitsConfig(**{name: self.field(data, path, name, _positive_size, getattr(d, name)) for name in names})
+
+    def queue(self, raw: Any, path: str) -> QueueConfig:
+        data = self.mapping(raw, path, ("max_envelopes", "max_bytes"))
+        d = QueueConfig()
+        return QueueConfig(
+            max_envelopes=self.field(data, path, "max_envelopes", _int_range(1, 10**9), d.max_envelopes),
+            max_bytes=self.field(data, path, "max_bytes", _positive_size, d.max_bytes),
+        )
+
+    def log(self, raw: Any, path: str) -> LogConfig:
+        data = self.mapping(raw, path, ("level", "format"))
+        d = LogConfig()
+        return LogConfig(
+            level=self.field(data, path, "level", _one_of("debug", "info", "warning", "error"), d.level),
+            format=self.field(data, path, "format", _one_of("json", "text"), d.format),
+        )
+
+
+# -- value parsers: each raises ValueError with a message fit for users -----
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError(f"expected a string, got {value!r}")
+    return str(value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+        return value.lower() in ("true", "yes", "1")
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _int_range(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"expected an integer, got {value!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected an integer from {low} to {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _float_min(low: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if number < low:
+            raise ValueError(f"expected a number of at least {low}, got {number}")
+        return number
+
+    return parse
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a duration above zero, got {value!r}")
+    return seconds
+
+
+def _positive_size(value: Any) -> int:
+    size = parse_size(value)
+    if size <= 0:
+        raise ValueError(f"expected a size above zero, got {value!r}")
+    return size
+
+
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return str(value)
+
+    return parse
+
+
+def _choice(enum: type[UnknownProjects]) -> Callable[[Any], UnknownProjects]:
+    def parse(value: Any) -> UnknownProjects:
+        try:
+            return enum(value)
+        except ValueError:
+            raise ValueError(f"expected one of {', '.join(e.value for e in enum)}, got {value!r}") from None
+
+    return parse
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _key_list(value: Any) -> tuple[str, ...]:
+    keys = _string_list(value)
+    for key in keys:
+        if not _PUBLIC_KEY.match(key):
+            raise ValueError(f"expected public keys (letters, digits, '-' and '_'), got {key!r}")
+    return keys
+
+
+def _upstream_url(value: Any) -> str:
+    url = _string(value).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if not parts.path:
+            raise ValueError(f"a file upstream needs a path, like file:///var/lib/relay/out.jsonl, got {value!r}")
+        return url
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s):// or file:// URL, got {value!r}")
+    return url

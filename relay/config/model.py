@@ -1,0 +1,114 @@
+"""The validated configuration: small frozen dataclasses, built by `load_config`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .dsn import Dsn
+
+
+class UnknownProjects(StrEnum):
+    """What to do with a project id that is not in `projects`."""
+
+    REJECT = "reject"
+    FORWARD = "forward"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenConfig:
+    """Where the ingest HTTP server listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """Exponential backoff with full jitter for upstream sends."""
+
+    initial: float = 0.5
+    max: float = 60.0
+    multiplier: float = 2.0
+    max_elapsed: float = 3600.0  # 0 means: retry for as long as the spool keeps it
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    """How the forwarder drains its queue."""
+
+    max_envelopes: int = 100
+    linger: float = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """The default upstream and how the relay talks to it."""
+
+    url: str = "https://sentry.io"
+    timeout: float = 10.0
+    connect_timeout: float = 5.0
+    concurrency: int = 16
+    compression: str = "gzip"
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectConfig:
+    """One project the relay accepts events for."""
+
+    id: int
+    keys: tuple[str, ...]
+    upstream_dsn: Dsn | None = None
+    disabled: bool = False
+    allowed_origins: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Size limits on what clients send; each breach is answered with 413."""
+
+    max_body_size: int = 20 * 1024**2
+    max_decompressed_size: int = 100 * 1024**2
+    max_envelope_size: int = 100 * 1024**2
+    max_event_size: int = 1024**2
+    max_attachment_size: int = 100 * 1024**2
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """Bounds of the in-memory queue between ingest and forwarder."""
+
+    max_envelopes: int = 10_000
+    max_bytes: int = 256 * 1024**2
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Log level and format (JSON lines by default)."""
+
+    level: str = "info"
+    format: str = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole relay configuration."""
+
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    projects: tuple[ProjectConfig, ...] = ()
+    unknown_projects: UnknownProjects = UnknownProjects.REJECT
+    shutdown_timeout: float = 10.0
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: str = "<defaults>"
+
+    def project(self, project_id: int) -> ProjectConfig | None:
+        """Return the configured project with this id, if any."""
+        for project in self.projects:
+            if project.id == project_id:
+                return project
+        return None

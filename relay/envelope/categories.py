@@ -1,0 +1,55 @@
+"""Envelope item types and the data categories that rate limits and outcomes count them in."""
+
+from __future__ import annotations
+
+# Item type -> Sentry data category (the names used in X-Sentry-Rate-Limits and outcomes).
+_CATEGORY_BY_TYPE: dict[str, str] = {
+    "event": "error",
+    "transaction": "transaction",
+    "security": "security",
+    "raw_security": "security",
+    "attachment": "attachment",
+    "session": "session",
+    "sessions": "session",
+    "client_report": "internal",
+    "check_in": "monitor",
+    "log": "log_item",
+    "otel_log": "log_item",
+    "span": "span",
+    "otel_span": "span",
+    "profile": "profile",
+    "profile_chunk": "profile_chunk",
+    "replay_event": "replay",
+    "replay_recording": "replay",
+    "replay_video": "replay",
+    "user_report": "feedback",
+    "feedback": "feedback",
+    "statsd": "metric_bucket",
+    "metric_buckets": "metric_bucket",
+    "trace_metric": "trace_metric",
+}
+
+# Item types whose payload is a JSON document the relay reads (and later scrubs).
+JSON_ITEM_TYPES: frozenset[str] = frozenset(
+    {
+        "event",
+        "transaction",
+        "security",
+        "session",
+        "sessions",
+        "client_report",
+        "check_in",
+        "span",
+        "user_report",
+        "feedback",
+        "replay_event",
+    }
+)
+
+# Item types that carry the envelope's event, whose id the ingest endpoint answers with.
+EVENT_ITEM_TYPES: frozenset[str] = frozenset({"event", "transaction", "security", "raw_security", "feedback"})
+
+
+def category_of(item_type: str) -> str:
+    """The data category an item of this type is counted in (`default` when unknown)."""
+    return _CATEGORY_BY_TYPE.get(item_type, "default")

@@ -1,0 +1,118 @@
+"""Sentry envelopes: parse the wire format into items, and serialize them back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..errors import EnvelopeError
+from .categories import category_of
+
+
+@dataclass(slots=True)
+class Item:
+    """One envelope item: its header (with `type`) and raw payload bytes."""
+
+    headers: dict[str, Any]
+    payload: bytes
+
+    @property
+    def type(self) -> str:
+        """The item type, such as `event` or `attachment`."""
+        return str(self.headers.get("type", ""))
+
+    @property
+    def category(self) -> str:
+        """The data category this item counts in."""
+        return category_of(self.type)
+
+    def json(self) -> Any:
+        """The payload parsed as JSON; EnvelopeError when it is not JSON."""
+        try:
+            return orjson.loads(self.payload)
+        except orjson.JSONDecodeError as exc:
+            raise EnvelopeError(f"{self.type} item payload is not valid JSON: {exc.msg}") from None
+
+
+@dataclass(slots=True)
+class Envelope:
+    """A parsed envelope: header object plus ordered items."""
+
+    headers: dict[str, Any] = field(default_factory=dict)
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def event_id(self) -> str | None:
+        """The envelope's event id, from its header."""
+        value = self.headers.get("event_id")
+        return value if isinstance(value, str) else None
+
+    def categories(self) -> list[str]:
+        """The data category of every item, in order."""
+        return [item.category for item in self.items]
+
+    def serialize(self) -> bytes:
+        """Render the wire format; every item gets an explicit `length`."""
+        parts = [orjson.dumps(self.headers), b"\n"]
+        for item in self.items:
+            item.headers["length"] = len(item.payload)
+            parts += (orjson.dumps(item.headers), b"\n", item.payload, b"\n")
+        return b"".join(parts)
+
+
+def parse_envelope(data: bytes) -> Envelope:
+    """Parse envelope bytes; raise EnvelopeError saying exactly what is wrong."""
+    if not data.strip():
+        raise EnvelopeError("envelope is empty")
+    end = data.find(b"\n")
+    header_line = data if end < 0 else data[:end]
+    headers = _parse_header(header_line, "envelope header")
+    envelope = Envelope(headers=headers)
+    pos = len(data) if end < 0 else end + 1
+    size = len(data)
+    index = 0
+    while pos < size:
+        end = data.find(b"\n", pos)
+        line = data[pos:] if end < 0 else data[pos:end]
+        if not line.strip():  # tolerate blank lines between and after items
+            pos = size if end < 0 else end + 1
+            continue
+        item_headers = _parse_header(line, f"item {index} header")
+        item_type = item_headers.get("type")
+        if not isinstance(item_type, str) or not item_type:
+            raise EnvelopeError(f"item {index} header has no string 'type'")
+        pos = size if end < 0 else end + 1
+        length = item_headers.get("length")
+        if length is None:
+            end = data.find(b"\n", pos)
+            payload_end = size if end < 0 else end
+            payload = data[pos:payload_end]
+            pos = payload_end + 1
+        else:
+            if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+                raise EnvelopeError(f"item {index} ({item_type}): 'length' must be a non-negative integer")
+            if pos + length > size:
+                raise EnvelopeError(
+                    f"item {index} ({item_type}): length {length} exceeds the {size - pos} bytes left in the envelope"
+                )
+            payload = data[pos : pos + length]
+            pos += length
+            if pos < size:
+                if data[pos] != 0x0A:
+                    raise EnvelopeError(f"item {index} ({item_type}): expected a newline after its {length}-byte payload")
+                pos += 1
+        envelope.items.append(Item(headers=item_headers, payload=payload))
+        index += 1
+    return envelope
+
+
+def _parse_header(line: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise EnvelopeError(f"{what} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise EnvelopeError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value

@@ -1,0 +1,41 @@
+"""The relay's exception hierarchy: one root, a few well-named branches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class RelayError(Exception):
+    """Root of every error the relay raises on purpose."""
+
+
+class ConfigError(RelayError):
+    """The configuration is invalid; carries every problem found, each naming file and key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class EnvelopeError(RelayError):
+    """A payload could not be parsed as a Sentry envelope or event."""
+
+
+class HttpError(RelayError):
+    """An ingest request is refused; rendered as a JSON body with a `detail`."""
+
+    def __init__(
+        self, status: int, detail: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class SpoolFull(RelayError):
+    """The spool has no room for another envelope."""
+
+
+class UpstreamUnavailable(RelayError):
+    """The upstream could not be reached (connect error, reset, or timeout)."""

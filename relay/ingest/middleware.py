@@ -1,0 +1,47 @@
+"""One middleware for every request: JSON errors, CORS headers, request metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..errors import HttpError
+from ..logs import log_event
+from .cors import add_cors_headers
+from .state import STATE
+
+logger = logging.getLogger("relay.http")
+
+_PASS_HEADERS = ("Allow", "Retry-After")
+
+
+@web.middleware
+async def relay_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render errors as `{"detail": ...}`, add CORS on /api/, and count requests by endpoint and status."""
+    started = time.perf_counter()
+    response: web.StreamResponse
+    try:
+        response = await handler(request)
+    except HttpError as exc:
+        response = web.json_response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
+        if exc.status >= 500:
+            log_event(logger, logging.ERROR, "request failed", path=request.path, status=exc.status, detail=exc.detail)
+    except web.HTTPException as exc:
+        headers = {k: v for k, v in exc.headers.items() if k in _PASS_HEADERS}
+        detail = exc.reason if exc.status != 404 else f"no endpoint at {request.path}"
+        response = web.json_response({"detail": detail}, status=exc.status, headers=headers)
+    except Exception:
+        logger.exception("unhandled error on %s", request.path)
+        response = web.json_response({"detail": "internal error"}, status=500)
+    if request.path.startswith("/api/"):
+        add_cors_headers(request, response)
+    route = request.match_info.route
+    endpoint = route.name or "unmatched"
+    status = str(response.status)
+    metrics = request.app[STATE].metrics
+    metrics.requests.labels(endpoint, status).inc()
+    metrics.request_duration.labels(endpoint, status).observe(time.perf_counter() - started)
+    return response

@@ -1,0 +1,134 @@
+"""Accepting an envelope: validate, run the pipeline stages, rewrite, and hand to the spool."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..clock import Clock
+from ..config import LimitsConfig, ProjectConfig
+from ..envelope import EVENT_ITEM_TYPES, JSON_ITEM_TYPES, Envelope
+from ..errors import HttpError, SpoolFull
+from ..logs import log_event
+from ..outcomes import Outcome, Outcomes, Reason
+from ..pipeline import ProcessingContext, Stage
+from ..ratelimit import render_rate_limits
+from ..routing import Router
+from ..spool import Entry, Spool
+from ..units import format_size
+from .auth import Auth
+
+logger = logging.getLogger("relay.ingest")
+
+QUEUE_FULL_RETRY_AFTER = "10"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The answer for an accepted envelope: the event id (if any) and headers for the SDK."""
+
+    event_id: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class IngestService:
+    """The one path every ingest endpoint takes into the relay."""
+
+    def __init__(
+        self,
+        limits: LimitsConfig,
+        router: Router,
+        stages: Sequence[Stage],
+        spool: Spool,
+        outcomes: Outcomes,
+        clock: Clock,
+    ) -> None:
+        self._limits = limits
+        self._router = router
+        self._stages = list(stages)
+        self._spool = spool
+        self._outcomes = outcomes
+        self._clock = clock
+
+    async def accept(self, envelope: Envelope, project_id: int, project: ProjectConfig | None, auth: Auth) -> Accepted:
+        """Take responsibility for an envelope, or raise HttpError; every item gets exactly one outcome."""
+        categories = envelope.categories()
+        self._outcomes.received(categories)
+        try:
+            event_id = self._validate(envelope)
+        except HttpError as exc:
+            reason = Reason.TOO_LARGE if exc.status == 413 else Reason.INVALID_JSON
+            self._outcomes.record(Outcome.INVALID, reason, categories)
+            raise
+        target = self._router.target_for(project_id, project, auth.public_key)
+        ctx = ProcessingContext(envelope, project_id, project, auth.public_key, target, self._outcomes)
+        for stage in self._stages:
+            try:
+                await stage.process(ctx)
+            except Exception:
+                # A broken stage must not let unprocessed data through: drop what is left.
+                log_event(logger, logging.ERROR, "pipeline stage failed", stage=stage.name, event_id=event_id)
+                logger.exception("stage %s failed", stage.name)
+                ctx.drop(list(envelope.items), Outcome.INVALID, Reason.INTERNAL_ERROR)
+                raise HttpError(500, f"internal error in stage {stage.name}; the envelope was dropped") from None
+        headers: dict[str, str] = {}
+        if ctx.rate_limits:
+            headers["X-Sentry-Rate-Limits"] = render_rate_limits(ctx.rate_limits)
+        if not envelope.items:
+            if ctx.rate_limited_items:
+                headers["Retry-After"] = str(max(1, int(max(left for _, left in ctx.rate_limits) + 0.999)))
+                raise HttpError(429, "Sentry dropped data due to a quota or internal rate limit being reached.", headers)
+            return Accepted(event_id, headers)
+        self._router.rewrite(envelope, target)
+        entry = Entry(
+            target=target,
+            body=envelope.serialize(),
+            categories=tuple(envelope.categories()),
+            received_at=self._clock.time(),
+            event_id=event_id,
+            client=auth.client,
+            client_reports_only=all(item.type == "client_report" for item in envelope.items),
+        )
+        try:
+            await self._spool.push(entry)
+        except SpoolFull as exc:
+            self._outcomes.record(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, entry.categories)
+            log_event(logger, logging.WARNING, "queue full, envelope refused", event_id=event_id, detail=str(exc))
+            raise HttpError(503, "the relay's queue is full; retry later", {"Retry-After": QUEUE_FULL_RETRY_AFTER}) from None
+        return Accepted(event_id, headers)
+
+    def _validate(self, envelope: Envelope) -> str | None:
+        """Check item sizes and JSON payloads; return the event id to answer with."""
+        limits = self._limits
+        event_id = envelope.event_id
+        for index, item in enumerate(envelope.items):
+            size = len(item.payload)
+            kind = item.type
+            if kind in EVENT_ITEM_TYPES and size > limits.max_event_size:
+                raise HttpError(
+                    413, f"item {index} ({kind}) is {size} bytes, over limits.max_event_size ({format_size(limits.max_event_size)})"
+                )
+            if kind == "attachment" and size > limits.max_attachment_size:
+                raise HttpError(
+                    413,
+                    f"item {index} (attachment) is {size} bytes, over limits.max_attachment_size "
+                    f"({format_size(limits.max_attachment_size)})",
+                )
+            if kind in JSON_ITEM_TYPES and size:
+                payload = _json_or_400(item.payload, index, kind)
+                if event_id is None and kind in EVENT_ITEM_TYPES and isinstance(payload, dict):
+                    found = payload.get("event_id")
+                    if isinstance(found, str):
+                        event_id = found
+        return event_id
+
+
+def _json_or_400(payload: bytes, index: int, kind: str) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, f"item {index} ({kind}) payload is not valid JSON: {exc.msg}") from None

@@ -1,0 +1,47 @@
+"""The relay's runtime state, shared by handlers through a typed app key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ..clock import Clock
+from ..config import Config
+from ..forward import Forwarder, Upstream
+from ..metrics import Metrics
+from ..outcomes import Outcomes
+from ..ratelimit import RateLimitCache
+from ..spool import Spool
+from .auth import ProjectIndex
+from .service import IngestService
+
+
+@dataclass(slots=True)
+class RelayState:
+    """Every long-lived component of one relay instance."""
+
+    config: Config
+    clock: Clock
+    metrics: Metrics
+    outcomes: Outcomes
+    projects: ProjectIndex
+    limits: RateLimitCache
+    spool: Spool
+    upstream: Upstream
+    forwarder: Forwarder
+    ingest: IngestService
+    dumps: Callable[[Any], str]
+    ready: bool = False
+    shutdown_deadline: float | None = None  # monotonic; set when a drain begins
+
+    def refresh_gauges(self) -> None:
+        """Update gauges that are read rather than counted."""
+        self.metrics.queue_depth.set(self.spool.pending())
+        self.metrics.queue_bytes.set(self.spool.pending_bytes())
+        self.metrics.ready.set(1 if self.ready else 0)
+
+
+STATE = web.AppKey("relay_state", RelayState)

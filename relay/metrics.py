@@ -1,0 +1,53 @@
+"""Prometheus metrics, on a registry owned by each relay instance."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Every metric the relay exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "relay_requests_total", "Ingest and admin HTTP requests, by endpoint and status.", ["endpoint", "status"], registry=r
+        )
+        self.request_duration = Histogram(
+            "relay_request_duration_seconds",
+            "Time to answer an HTTP request, by endpoint and status.",
+            ["endpoint", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.items_received = Counter(
+            "relay_items_received_total", "Envelope items accepted for processing, by data category.", ["category"], registry=r
+        )
+        self.outcomes = Counter(
+            "relay_outcomes_total",
+            "Final outcome of every received item: forwarded, or dropped for a reason.",
+            ["outcome", "reason", "category"],
+            registry=r,
+        )
+        self.queue_depth = Gauge("relay_queue_envelopes", "Envelopes waiting in the queue or in flight.", registry=r)
+        self.queue_bytes = Gauge("relay_queue_bytes", "Bytes of envelopes waiting in the queue or in flight.", registry=r)
+        self.forward_attempts = Counter(
+            "relay_forward_attempts_total",
+            "Upstream send attempts, by HTTP status (or network_error, timeout).",
+            ["status"],
+            registry=r,
+        )
+        self.forward_duration = Histogram(
+            "relay_forward_duration_seconds", "Time for one upstream send attempt.", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.upstream_rate_limits = Counter(
+            "relay_upstream_rate_limits_total", "Rate limits announced by the upstream, by scope.", ["scope"], registry=r
+        )
+        self.ready = Gauge("relay_ready", "1 while the relay accepts traffic, 0 while starting or draining.", registry=r)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of this registry."""
+        return generate_latest(self.registry)

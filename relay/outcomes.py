@@ -1,0 +1,63 @@
+"""Outcomes: every item the relay accepts ends in exactly one, and each is counted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+from .metrics import Metrics
+
+
+class Outcome(StrEnum):
+    """How an item's journey through the relay ended."""
+
+    FORWARDED = "forwarded"
+    FILTERED = "filtered"
+    RATE_LIMITED = "rate_limited"
+    INVALID = "invalid"
+    DROPPED = "dropped"
+
+
+class Reason(StrEnum):
+    """Why an item was not forwarded (`none` when it was)."""
+
+    NONE = "none"
+    TOO_LARGE = "too_large"
+    INVALID_JSON = "invalid_json"
+    QUEUE_OVERFLOW = "queue_overflow"
+    UPSTREAM_REJECTED = "upstream_rejected"
+    UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
+    RETRY_EXHAUSTED = "retry_exhausted"
+    SHUTDOWN = "shutdown"
+    INTERNAL_ERROR = "internal_error"
+
+
+OutcomeListener = Callable[[Outcome, Reason, str, int], None]
+
+
+class Outcomes:
+    """Records outcomes in `relay_outcomes_total` and tells listeners (client reports, audits)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._listeners: list[OutcomeListener] = []
+
+    def subscribe(self, listener: OutcomeListener) -> None:
+        """Call `listener(outcome, reason, category, quantity)` for every recorded outcome."""
+        self._listeners.append(listener)
+
+    def received(self, categories: Iterable[str]) -> None:
+        """Count items that entered the relay, one per category entry."""
+        counter = self._metrics.items_received
+        for category in categories:
+            counter.labels(category).inc()
+
+    def record(self, outcome: Outcome, reason: Reason, categories: Iterable[str]) -> None:
+        """Record one outcome per item category given."""
+        counts: dict[str, int] = {}
+        for category in categories:
+            counts[category] = counts.get(category, 0) + 1
+        for category, quantity in counts.items():
+            self._metrics.outcomes.labels(outcome.value, reason.value, category).inc(quantity)
+            for listener in self._listeners:
+                listener(outcome, reason, category, quantity)
