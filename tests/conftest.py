@@ -1,0 +1,41 @@
+"""Fixtures: a fake upstream server and relay clients built from config text."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from relay.app import create_app
+from relay.ingest import STATE, RelayState
+
+from .support import FakeUpstream, make_config
+
+RelayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def upstream(aiohttp_server: Any) -> FakeUpstream:
+    """A running fake upstream."""
+    fake = FakeUpstream()
+    server = await aiohttp_server(fake.app())
+    fake.url = str(server.make_url("")).rstrip("/")
+    return fake
+
+
+@pytest.fixture
+async def make_relay(aiohttp_client: Any, upstream: FakeUpstream) -> RelayFactory:
+    """Build a relay test client whose config points at the fake upstream; `extra` adds YAML."""
+
+    async def make(extra: str = "", **kwargs: Any) -> TestClient[Any, Any]:
+        config = make_config(upstream.url, extra, **kwargs)
+        return await aiohttp_client(create_app(config))  # type: ignore[no-any-return]
+
+    return make
+
+
+def state_of(client: TestClient[Any, Any]) -> RelayState:
+    """The relay state behind a test client."""
+    return client.app[STATE]
