@@ -82,7 +82,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await state.spool.start()
     await state.forwarder.start()
     state.ready = True
-    log_event(logger, logging.INFO, "relay ready", projects=len(state.config.projects), upstream=state.config.upstream.url)
+    log_event(
+        logger, logging.INFO, "relay ready", projects=len(state.config.projects), upstream=state.config.upstream.url
+    )
     yield
     state.ready = False
     deadline = state.shutdown_deadline or state.clock.monotonic() + state.config.shutdown_timeout

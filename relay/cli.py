@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -35,10 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(summarize(config))
         return 0
     configure_logging(config.log.level, config.log.format)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -53,13 +52,18 @@ def summarize(config: Config) -> str:
     lines = [
         f"{config.source}: OK",
         f"  listen: {config.listen.host}:{config.listen.port}",
-        f"  upstream: {config.upstream.url} (timeout {config.upstream.timeout:g}s, concurrency {config.upstream.concurrency})",
+        f"  upstream: {config.upstream.url}"
+        f" (timeout {config.upstream.timeout:g}s, concurrency {config.upstream.concurrency})",
         f"  unknown_projects: {config.unknown_projects.value}",
         f"  queue: {config.queue.max_envelopes} envelopes / {format_size(config.queue.max_bytes)}",
         f"  projects: {len(config.projects)}",
     ]
     for project in config.projects:
-        destination = str(project.upstream_dsn.base_url + "/" + project.upstream_dsn.project_id) if project.upstream_dsn else config.upstream.url
+        destination = (
+            str(project.upstream_dsn.base_url + "/" + project.upstream_dsn.project_id)
+            if project.upstream_dsn
+            else config.upstream.url
+        )
         state = " (disabled)" if project.disabled else ""
         lines.append(f"    - {project.id}: {len(project.keys)} key(s) -> {destination}{state}")
     return "\n".join(lines)

@@ -24,9 +24,7 @@ class EnvelopeError(RelayError):
 class HttpError(RelayError):
     """An ingest request is refused; rendered as a JSON body with a `detail`."""
 
-    def __init__(
-        self, status: int, detail: str, headers: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail

@@ -14,7 +14,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "relay_requests_total", "Ingest and admin HTTP requests, by endpoint and status.", ["endpoint", "status"], registry=r
+            "relay_requests_total",
+            "Ingest and admin HTTP requests, by endpoint and status.",
+            ["endpoint", "status"],
+            registry=r,
         )
         self.request_duration = Histogram(
             "relay_request_duration_seconds",
@@ -24,7 +27,10 @@ class Metrics:
             registry=r,
         )
         self.items_received = Counter(
-            "relay_items_received_total", "Envelope items accepted for processing, by data category.", ["category"], registry=r
+            "relay_items_received_total",
+            "Envelope items accepted for processing, by data category.",
+            ["category"],
+            registry=r,
         )
         self.outcomes = Counter(
             "relay_outcomes_total",
@@ -33,7 +39,9 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge("relay_queue_envelopes", "Envelopes waiting in the queue or in flight.", registry=r)
-        self.queue_bytes = Gauge("relay_queue_bytes", "Bytes of envelopes waiting in the queue or in flight.", registry=r)
+        self.queue_bytes = Gauge(
+            "relay_queue_bytes", "Bytes of envelopes waiting in the queue or in flight.", registry=r
+        )
         self.forward_attempts = Counter(
             "relay_forward_attempts_total",
             "Upstream send attempts, by HTTP status (or network_error, timeout).",
@@ -41,12 +49,20 @@ class Metrics:
             registry=r,
         )
         self.forward_duration = Histogram(
-            "relay_forward_duration_seconds", "Time for one upstream send attempt.", buckets=_LATENCY_BUCKETS, registry=r
+            "relay_forward_duration_seconds",
+            "Time for one upstream send attempt.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.upstream_rate_limits = Counter(
-            "relay_upstream_rate_limits_total", "Rate limits announced by the upstream, by scope.", ["scope"], registry=r
+            "relay_upstream_rate_limits_total",
+            "Rate limits announced by the upstream, by scope.",
+            ["scope"],
+            registry=r,
         )
-        self.ready = Gauge("relay_ready", "1 while the relay accepts traffic, 0 while starting or draining.", registry=r)
+        self.ready = Gauge(
+            "relay_ready", "1 while the relay accepts traffic, 0 while starting or draining.", registry=r
+        )
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""

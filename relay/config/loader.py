@@ -213,7 +213,8 @@ class _Reader:
             self.problem(f"{path}.id", "is required")
             return None
         project_id = self.field(data, path, "id", _int_range(1, 2**63 - 1), 0)
-        keys = self.field(data, path, "keys", _key_list, ())
+        no_keys: tuple[str, ...] = ()
+        keys = self.field(data, path, "keys", _key_list, no_keys)
         if "keys" not in data:
             self.problem(f"{path}.keys", "is required: list the public keys the relay accepts for this project")
         return ProjectConfig(

@@ -101,7 +101,9 @@ def parse_envelope(data: bytes) -> Envelope:
             pos += length
             if pos < size:
                 if data[pos] != 0x0A:
-                    raise EnvelopeError(f"item {index} ({item_type}): expected a newline after its {length}-byte payload")
+                    raise EnvelopeError(
+                        f"item {index} ({item_type}): expected a newline after its {length}-byte payload"
+                    )
                 pos += 1
         envelope.items.append(Item(headers=item_headers, payload=payload))
         index += 1

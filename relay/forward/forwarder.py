@@ -148,7 +148,9 @@ class Forwarder:
                     await self._settle([entry], Outcome.RATE_LIMITED, Reason.UPSTREAM_RATE_LIMITED)
                 else:
                     await self._settle([entry], Outcome.DROPPED, Reason.RETRY_EXHAUSTED)
-                log_event(logger, logging.WARNING, "gave up on envelope", event_id=entry.event_id, attempts=entry.attempts)
+                log_event(
+                    logger, logging.WARNING, "gave up on envelope", event_id=entry.event_id, attempts=entry.attempts
+                )
                 continue
             await self._spool.retry(entry, delay)
 

@@ -56,7 +56,9 @@ class HttpUpstream:
 
     async def start(self) -> None:
         """Create the connection pool."""
-        connector = aiohttp.TCPConnector(limit=self._config.concurrency, keepalive_timeout=30, enable_cleanup_closed=True)
+        connector = aiohttp.TCPConnector(
+            limit=self._config.concurrency, keepalive_timeout=30, enable_cleanup_closed=True
+        )
         timeout = aiohttp.ClientTimeout(total=self._config.timeout, sock_connect=self._config.connect_timeout)
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -69,7 +71,9 @@ class HttpUpstream:
         """POST to the target's envelope endpoint with the upstream key in X-Sentry-Auth."""
         if self._session is None:
             raise UpstreamUnavailable("upstream session is not started")
-        auth = f"Sentry sentry_version=7, sentry_key={target.public_key}, sentry_client={client or f'relay/{__version__}'}"
+        auth = (
+            f"Sentry sentry_version=7, sentry_key={target.public_key}, sentry_client={client or f'relay/{__version__}'}"
+        )
         headers = {"Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": auth}
         if self._config.compression == "gzip":
             if len(body) < _COMPRESS_INLINE_BELOW:

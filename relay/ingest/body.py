@@ -20,7 +20,9 @@ async def read_body(request: web.Request, limits: LimitsConfig) -> bytes:
     """The request body, decoded; 413 past `max_body_size` or `max_decompressed_size`, 415 for unknown encodings."""
     limit = limits.max_body_size
     if request.content_length is not None and request.content_length > limit:
-        raise HttpError(413, f"request body of {request.content_length} bytes exceeds limits.max_body_size ({format_size(limit)})")
+        raise HttpError(
+            413, f"request body of {request.content_length} bytes exceeds limits.max_body_size ({format_size(limit)})"
+        )
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.content.iter_chunked(_CHUNK):

@@ -119,7 +119,9 @@ async def handle_metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition."""
     state = request.app[STATE]
     state.refresh_gauges()
-    return web.Response(body=state.metrics.render(), content_type="text/plain", charset="utf-8", headers={"X-Version": "0.0.4"})
+    return web.Response(
+        body=state.metrics.render(), content_type="text/plain", charset="utf-8", headers={"X-Version": "0.0.4"}
+    )
 
 
 def _parse(body: bytes, state: RelayState) -> Envelope:

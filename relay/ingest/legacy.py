@@ -46,7 +46,7 @@ def security_to_envelope(body: bytes, query: Mapping[str, str]) -> Envelope:
 
 
 async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str]) -> Envelope:
-    """A native crash upload: a raw minidump, or multipart with `upload_file_minidump` and an optional `sentry` event."""
+    """A native crash: a raw minidump, or multipart with `upload_file_minidump` and an optional `sentry` event."""
     content_type = headers.get("Content-Type", "")
     event: dict[str, Any] = {}
     attachments: list[Item] = []
@@ -67,7 +67,14 @@ async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str]) -> E
                 elif part.filename is None:
                     continue  # other form fields: Sentry reads only a few, and they may hold PII
                 elif name == "upload_file_minidump":
-                    minidump = Item({"type": "attachment", "attachment_type": "event.minidump", "filename": part.filename or "minidump.dmp"}, bytes(data))
+                    minidump = Item(
+                        {
+                            "type": "attachment",
+                            "attachment_type": "event.minidump",
+                            "filename": part.filename or "minidump.dmp",
+                        },
+                        bytes(data),
+                    )
                 else:
                     attachments.append(Item({"type": "attachment", "filename": part.filename or name}, bytes(data)))
         except (ValueError, AssertionError) as exc:

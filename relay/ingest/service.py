@@ -81,7 +81,9 @@ class IngestService:
         if not envelope.items:
             if ctx.rate_limited_items:
                 headers["Retry-After"] = str(max(1, int(max(left for _, left in ctx.rate_limits) + 0.999)))
-                raise HttpError(429, "Sentry dropped data due to a quota or internal rate limit being reached.", headers)
+                raise HttpError(
+                    429, "Sentry dropped data due to a quota or internal rate limit being reached.", headers
+                )
             return Accepted(event_id, headers)
         self._router.rewrite(envelope, target)
         entry = Entry(
@@ -98,7 +100,9 @@ class IngestService:
         except SpoolFull as exc:
             self._outcomes.record(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, entry.categories)
             log_event(logger, logging.WARNING, "queue full, envelope refused", event_id=event_id, detail=str(exc))
-            raise HttpError(503, "the relay's queue is full; retry later", {"Retry-After": QUEUE_FULL_RETRY_AFTER}) from None
+            raise HttpError(
+                503, "the relay's queue is full; retry later", {"Retry-After": QUEUE_FULL_RETRY_AFTER}
+            ) from None
         return Accepted(event_id, headers)
 
     def _validate(self, envelope: Envelope) -> str | None:
@@ -110,7 +114,9 @@ class IngestService:
             kind = item.type
             if kind in EVENT_ITEM_TYPES and size > limits.max_event_size:
                 raise HttpError(
-                    413, f"item {index} ({kind}) is {size} bytes, over limits.max_event_size ({format_size(limits.max_event_size)})"
+                    413,
+                    f"item {index} ({kind}) is {size} bytes, over limits.max_event_size "
+                    f"({format_size(limits.max_event_size)})",
                 )
             if kind == "attachment" and size > limits.max_attachment_size:
                 raise HttpError(
