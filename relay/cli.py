@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,13 +21,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relay", description="PII-scrubbing relay proxy for Sentry SDKs.")
     parser.add_argument("--version", action="version", version=f"relay {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("run", "start the relay"), ("check-config", "validate a config file and print a summary")):
-        sub = commands.add_parser(name, help=help_text)
+    subs = {}
+    for name, help_text in (
+        ("run", "start the relay"),
+        ("check-config", "validate a config file and print a summary"),
+        ("scrub", "scrub JSON events (one per line) with a project's rules, to stdout"),
+    ):
+        sub = subs[name] = commands.add_parser(name, help=help_text)
         sub.add_argument("--config", "-c", default=None, help="config file (default: $RELAY_CONFIG, then relay.yml)")
+    subs["scrub"].add_argument("--project", type=int, default=None, help="use this project's rules")
+    subs["scrub"].add_argument("file", nargs="?", default="-", help="input file, or - for stdin (default)")
     args = parser.parse_args(argv)
     path = args.config or default_config_path()
     try:
-        config = load_config(path)
+        if args.command == "scrub" and args.config is None and not os.path.exists(path):
+            config = Config()  # no config at hand: the default rule packs
+        else:
+            config = load_config(path)
     except ConfigError as exc:
         print(f"{path}: {len(exc.problems)} problem(s) in the config:", file=sys.stderr)
         for problem in exc.problems:
@@ -35,6 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(summarize(config))
         return 0
+    if args.command == "scrub":
+        from .scrub.offline import run_scrub
+
+        try:
+            return run_scrub(config, args.project, args.file)
+        except OSError as exc:
+            print(f"relay scrub: {exc}", file=sys.stderr)
+            return 2
     configure_logging(config.log.level, config.log.format)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))

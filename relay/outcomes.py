@@ -29,6 +29,8 @@ class Reason(StrEnum):
     UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
     RETRY_EXHAUSTED = "retry_exhausted"
     SHUTDOWN = "shutdown"
+    SCRUB_FAILED = "scrub_failed"
+    UNSCANNABLE = "unscannable"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -26,7 +26,7 @@ async def upstream(aiohttp_server: Any) -> FakeUpstream:
 
 
 @pytest.fixture
-async def make_relay(aiohttp_client: Any, upstream: FakeUpstream) -> RelayFactory:
+async def make_relay(upstream: FakeUpstream, aiohttp_client: Any) -> RelayFactory:
     """Build a relay test client whose config points at the fake upstream; `extra` adds YAML."""
 
     async def make(extra: str = "", **kwargs: Any) -> TestClient[Any, Any]:

@@ -27,6 +27,8 @@ class Dsn:
 
 def parse_dsn(value: str) -> Dsn:
     """Parse a DSN string, raising ValueError with a readable reason."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a DSN string, got {value!r}")
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"DSN must use http or https, got {value!r}")

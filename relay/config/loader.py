@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..units import parse_duration, parse_size
 from .dsn import parse_dsn
 from .model import (
+    DEFAULT_RULES,
     BatchConfig,
     Config,
     LimitsConfig,
@@ -23,6 +24,7 @@ from .model import (
     ProjectConfig,
     QueueConfig,
     RetryConfig,
+    ScrubConfig,
     UnknownProjects,
     UpstreamConfig,
 )
@@ -46,6 +48,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{source}: cannot read config file: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{source}: config file is not UTF-8 text (byte {exc.start})"]) from exc
     return parse_config(text, source, os.environ if env is None else env)
 
 
@@ -59,9 +63,37 @@ def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         raise ConfigError([f"{source}{where}: invalid YAML: {exc}"]) from exc
     config = reader.config(raw if raw is not None else {})
+    if not reader.problems:
+        reader.problems.extend(check_rules(config, Path(source).parent))
     if reader.problems:
         raise ConfigError(reader.problems)
     return config
+
+
+def check_rules(config: Config, base: Path) -> list[str]:
+    """Load every rule pack the config names; problems name the config key and the rule file."""
+    from ..rules.loader import RuleError, load_pack
+    from ..rules.model import ActionType
+
+    problems: list[str] = []
+    lists = [("rules", config.rules)] + [
+        (f"projects[{i}].rules", p.rules) for i, p in enumerate(config.projects) if p.rules is not None
+    ]
+    for where, names in lists:
+        for index, name in enumerate(names):
+            try:
+                pack = load_pack(name, base)
+            except RuleError as exc:
+                problems.extend(f"{config.source}: {where}[{index}]: {p}" for p in exc.problems)
+                continue
+            if not config.scrub.hash_key:
+                for rule in pack.rules:
+                    if rule.action.type is ActionType.HASH:
+                        problems.append(
+                            f"{config.source}: scrub.hash_key: required because rule {rule.id} "
+                            f"({rule.source}:{rule.line}) uses action hash; set it to ${{RELAY_HASH_KEY}}"
+                        )
+    return problems
 
 
 class _Reader:
@@ -129,7 +161,18 @@ class _Reader:
         data = self.mapping(
             raw,
             "",
-            ("listen", "upstream", "projects", "unknown_projects", "shutdown_timeout", "limits", "queue", "log"),
+            (
+                "listen",
+                "upstream",
+                "projects",
+                "unknown_projects",
+                "shutdown_timeout",
+                "limits",
+                "queue",
+                "log",
+                "rules",
+                "scrub",
+            ),
         )
         upstream = self.upstream(data.get("upstream"), "upstream")
         return Config(
@@ -141,7 +184,17 @@ class _Reader:
             limits=self.limits(data.get("limits"), "limits"),
             queue=self.queue(data.get("queue"), "queue"),
             log=self.log(data.get("log"), "log"),
+            rules=self.field(data, "", "rules", _string_list, DEFAULT_RULES),
+            scrub=self.scrub(data.get("scrub"), "scrub"),
             source=self.source,
+        )
+
+    def scrub(self, raw: Any, path: str) -> ScrubConfig:
+        data = self.mapping(raw, path, ("hash_key", "timeout"))
+        d = ScrubConfig()
+        return ScrubConfig(
+            hash_key=self.field(data, path, "hash_key", _string, d.hash_key),
+            timeout=self.field(data, path, "timeout", _positive_duration, d.timeout),
         )
 
     def listen(self, raw: Any, path: str) -> ListenConfig:
@@ -199,7 +252,7 @@ class _Reader:
         for index, item in enumerate(raw):
             where = f"{path}[{index}]"
             project = self.project(item, where)
-            if project is None:
+            if project is None or project.id == 0:  # invalid: already reported
                 continue
             if project.id in seen_ids:
                 self.problem(f"{where}.id", f"duplicate project id {project.id} (also {path}[{seen_ids[project.id]}])")
@@ -208,10 +261,11 @@ class _Reader:
         return tuple(projects)
 
     def project(self, raw: Any, path: str) -> ProjectConfig | None:
-        data = self.mapping(raw, path, ("id", "keys", "upstream_dsn", "disabled", "allowed_origins"))
+        data = self.mapping(
+            raw, path, ("id", "keys", "upstream_dsn", "disabled", "allowed_origins", "rules", "forward_unscannable")
+        )
         if "id" not in data:
             self.problem(f"{path}.id", "is required")
-            return None
         project_id = self.field(data, path, "id", _int_range(1, 2**63 - 1), 0)
         no_keys: tuple[str, ...] = ()
         keys = self.field(data, path, "keys", _key_list, no_keys)
@@ -223,6 +277,8 @@ class _Reader:
             upstream_dsn=self.field(data, path, "upstream_dsn", parse_dsn, None),
             disabled=self.field(data, path, "disabled", _bool, False),
             allowed_origins=self.field(data, path, "allowed_origins", _string_list, ("*",)),
+            rules=self.field(data, path, "rules", _string_list, None),
+            forward_unscannable=self.field(data, path, "forward_unscannable", _bool, False),
         )
 
     def limits(self, raw: Any, path: str) -> LimitsConfig:

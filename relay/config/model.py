@@ -63,6 +63,8 @@ class ProjectConfig:
     upstream_dsn: Dsn | None = None
     disabled: bool = False
     allowed_origins: tuple[str, ...] = ("*",)
+    rules: tuple[str, ...] | None = None  # None: the top-level `rules` list
+    forward_unscannable: bool = False  # forward attachments, minidumps and replays that can't be scrubbed
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,17 @@ class QueueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ScrubConfig:
+    """Settings of the scrubbing engine."""
+
+    hash_key: str = ""  # HMAC key for the `hash` action; normally ${RELAY_HASH_KEY}
+    timeout: float = 0.25  # per item; an item that takes longer is dropped (fail closed)
+
+
+DEFAULT_RULES = ("secrets", "pii")
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     """Log level and format (JSON lines by default)."""
 
@@ -104,7 +117,15 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    rules: tuple[str, ...] = DEFAULT_RULES
+    scrub: ScrubConfig = field(default_factory=ScrubConfig)
     source: str = "<defaults>"
+
+    def rules_for(self, project: ProjectConfig | None) -> tuple[str, ...]:
+        """The rule packs that apply to a project (unknown projects get the default list)."""
+        if project is not None and project.rules is not None:
+            return project.rules
+        return self.rules
 
     def project(self, project_id: int) -> ProjectConfig | None:
         """Return the configured project with this id, if any."""

@@ -96,6 +96,9 @@ class Forwarder:
         except UpstreamUnavailable as exc:
             label = "timeout" if str(exc) == "timeout" else "network_error"
             log_event(logger, logging.WARNING, "upstream unreachable", url=target.base_url, error=str(exc))
+        except Exception as exc:  # a bug or an unexpected I/O error: retry rather than strand the entry
+            label = "error"
+            log_event(logger, logging.ERROR, "upstream send failed", url=target.base_url, error=repr(exc))
         self._metrics.forward_attempts.labels(label).inc()
         self._metrics.forward_duration.observe(self._clock.monotonic() - started)
 

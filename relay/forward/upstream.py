@@ -119,7 +119,10 @@ class FileUpstream:
             raise UpstreamUnavailable("file sink is not open")
         line = orjson.dumps(_envelope_record(target, body)) + b"\n"
         async with self._lock:
-            await asyncio.to_thread(self._write, line)
+            try:
+                await asyncio.to_thread(self._write, line)
+            except OSError as exc:
+                raise UpstreamUnavailable(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         return UpstreamResponse(200)
 
     def _write(self, line: bytes) -> None:
@@ -172,7 +175,10 @@ class UpstreamRouter:
             sink = self._files.get(target.base_url)
             if sink is None:
                 sink = FileUpstream(target.base_url)
-                await sink.start()
+                try:
+                    await sink.start()
+                except OSError as exc:
+                    raise UpstreamUnavailable(f"cannot open {sink.path}: {exc.strerror or exc}") from exc
                 self._files[target.base_url] = sink
             return await sink.send(target, body, client)
         return await self._http.send(target, body, client)

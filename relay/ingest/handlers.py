@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from ..envelope import Envelope, parse_envelope
@@ -21,13 +23,21 @@ def _project_id(request: web.Request) -> int:
 
 
 def _check_origin(request: web.Request, state: RelayState, project_id: int) -> None:
-    origin = request.headers.get("Origin")
+    origin = request.headers.get("Origin") or _origin_of(request.headers.get("Referer"))
     if not origin:
         return
     project = state.projects.get(project_id)
     allowed = project.allowed_origins if project is not None else ("*",)
     if not origin_allowed(origin, allowed):
         raise HttpError(403, f"origin {origin!r} is not allowed for project {project_id}")
+
+
+def _origin_of(referer: str | None) -> str | None:
+    """The origin part of a Referer, which browsers send when they omit Origin."""
+    if not referer:
+        return None
+    parts = urlsplit(referer)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def _require_auth(request: web.Request) -> Auth:
@@ -70,6 +80,7 @@ async def handle_store(request: web.Request) -> web.Response:
     body = await read_body(request, state.config.limits)
     if request.content_type == "application/x-sentry-envelope":
         envelope = _parse(body, state)
+        check_envelope_dsn(envelope.headers, project_id, auth)
     else:
         envelope = store_to_envelope(body, state.config.limits.max_event_size)
     accepted = await state.ingest.accept(envelope, project_id, project, auth)
@@ -80,6 +91,7 @@ async def handle_security(request: web.Request) -> web.Response:
     """`POST /api/<project>/security/`: browser CSP and similar reports."""
     state = request.app[STATE]
     project_id = _project_id(request)
+    _check_origin(request, state, project_id)
     auth = _require_auth(request)
     project = state.projects.authorize(project_id, auth)
     envelope = security_to_envelope(await read_body(request, state.config.limits), request.query)
@@ -91,9 +103,13 @@ async def handle_minidump(request: web.Request) -> web.Response:
     """`POST /api/<project>/minidump/`: native crash reports; answers the event id as text."""
     state = request.app[STATE]
     project_id = _project_id(request)
+    _check_origin(request, state, project_id)
     auth = _require_auth(request)
     project = state.projects.authorize(project_id, auth)
-    envelope = await minidump_to_envelope(await read_body(request, state.config.limits), request.headers)
+    limits = state.config.limits
+    envelope = await minidump_to_envelope(
+        await read_body(request, limits), request.headers, limits.max_decompressed_size
+    )
     accepted = await state.ingest.accept(envelope, project_id, project, auth)
     return web.Response(text=accepted.event_id or "", headers=accepted.headers)
 
@@ -141,7 +157,12 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(r"/api/{project_id}/security{slash:/?}", handle_security, name="security")
     app.router.add_post(r"/api/{project_id}/csp-report{slash:/?}", handle_security, name="csp_report")
     app.router.add_post(r"/api/{project_id}/minidump{slash:/?}", handle_minidump, name="minidump")
-    app.router.add_route("OPTIONS", r"/api/{project_id}/{endpoint}{slash:/?}", handle_preflight, name="preflight")
+    app.router.add_route(
+        "OPTIONS",
+        r"/api/{project_id}/{endpoint:envelope|store|security|csp-report|minidump}{slash:/?}",
+        handle_preflight,
+        name="preflight",
+    )
     app.router.add_get("/healthz", handle_live, name="healthz")
     app.router.add_get("/readyz", handle_ready, name="readyz")
     app.router.add_get("/api/relay/healthcheck/live/", handle_live, name="live")

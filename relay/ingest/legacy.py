@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import bz2
+import lzma
 import uuid
 import zlib
 from collections.abc import Mapping
@@ -18,7 +20,7 @@ from multidict import CIMultiDictProxy
 
 from ..envelope import Envelope, Item
 from ..errors import HttpError
-from .body import _inflate
+from .body import _inflate, decompress
 
 MINIDUMP_MAGIC = (b"MDMP", b"PMDM")
 
@@ -45,13 +47,13 @@ def security_to_envelope(body: bytes, query: Mapping[str, str]) -> Envelope:
     return Envelope({"event_id": event_id}, [Item(headers, body)])
 
 
-async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str]) -> Envelope:
+async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str], limit: int) -> Envelope:
     """A native crash: a raw minidump, or multipart with `upload_file_minidump` and an optional `sentry` event."""
     content_type = headers.get("Content-Type", "")
     event: dict[str, Any] = {}
     attachments: list[Item] = []
+    minidump: Item | None = None
     if content_type.startswith("multipart/"):
-        minidump = None
         reader = MultipartReader(headers, _stream_of(body))
         try:
             while True:
@@ -60,35 +62,86 @@ async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str]) -> E
                     break
                 if not isinstance(part, BodyPartReader):
                     continue
-                data = await part.read(decode=False)
+                data = bytes(await part.read(decode=False))
                 name = part.name or ""
-                if part.filename is None and name == "sentry":
-                    event = _json_object(data, "the 'sentry' form field")
-                elif part.filename is None:
-                    continue  # other form fields: Sentry reads only a few, and they may hold PII
+                if part.filename is None:
+                    _merge_form_field(event, name, data)
                 elif name == "upload_file_minidump":
-                    minidump = Item(
-                        {
-                            "type": "attachment",
-                            "attachment_type": "event.minidump",
-                            "filename": part.filename or "minidump.dmp",
-                        },
-                        bytes(data),
-                    )
+                    minidump = _minidump_item(_unwrap_minidump(data, limit), part.filename or "minidump.dmp")
                 else:
-                    attachments.append(Item({"type": "attachment", "filename": part.filename or name}, bytes(data)))
+                    kind = _NATIVE_ATTACHMENT_TYPES.get(name, "event.attachment")
+                    attachments.append(
+                        Item({"type": "attachment", "attachment_type": kind, "filename": part.filename or name}, data)
+                    )
         except (ValueError, AssertionError) as exc:
             raise HttpError(400, f"malformed multipart body: {exc}") from None
         if minidump is None:
             raise HttpError(400, "missing minidump: expected a file field named upload_file_minidump")
     else:
-        minidump = Item({"type": "attachment", "attachment_type": "event.minidump", "filename": "Minidump"}, body)
-    if not minidump.payload.startswith(MINIDUMP_MAGIC):
-        raise HttpError(400, "upload_file_minidump is not a minidump (no MDMP header)")
+        minidump = _minidump_item(_unwrap_minidump(body, limit), "Minidump")
     event_id = _ensure_event_id(event)
     event.setdefault("platform", "native")
     items = [Item({"type": "event"}, orjson.dumps(event)), minidump, *attachments]
     return Envelope({"event_id": event_id}, items)
+
+
+# Multipart file fields that sentry-native (crashpad, breakpad) sends besides the minidump.
+_NATIVE_ATTACHMENT_TYPES = {
+    "__sentry-event": "event.payload",
+    "__sentry-breadcrumb1": "event.breadcrumbs",
+    "__sentry-breadcrumb2": "event.breadcrumbs",
+}
+
+
+def _minidump_item(data: bytes, filename: str) -> Item:
+    if not data.startswith(MINIDUMP_MAGIC):
+        raise HttpError(400, "upload_file_minidump is not a minidump (no MDMP header)")
+    return Item({"type": "attachment", "attachment_type": "event.minidump", "filename": filename}, data)
+
+
+def _unwrap_minidump(data: bytes, limit: int) -> bytes:
+    """Electron and others compress the minidump itself: undo gzip, zstd, bzip2 or xz, within `limit`."""
+    try:
+        if data.startswith(b"\x1f\x8b"):
+            return decompress("gzip", data, limit)
+        if data.startswith(b"\x28\xb5\x2f\xfd"):
+            return decompress("zstd", data, limit)
+        if data.startswith(b"BZh"):
+            return _bounded(bz2.BZ2Decompressor(), data, limit)
+        if data.startswith(b"\xfd7zXZ\x00"):
+            return _bounded(lzma.LZMADecompressor(), data, limit)
+    except (OSError, lzma.LZMAError) as exc:
+        raise HttpError(400, f"compressed minidump is corrupt: {exc}") from None
+    return data
+
+
+def _bounded(decompressor: bz2.BZ2Decompressor | lzma.LZMADecompressor, data: bytes, limit: int) -> bytes:
+    out = decompressor.decompress(data, max_length=limit + 1)
+    if len(out) > limit:
+        raise HttpError(413, "decompressed minidump exceeds limits.max_decompressed_size")
+    return out
+
+
+def _merge_form_field(event: dict[str, Any], name: str, data: bytes) -> None:
+    """`sentry` holds the event as JSON; `sentry[release]` or `sentry[tags][k]` set single fields.
+
+    Other form fields are dropped: Sentry reads nothing else from them, and they may hold personal data.
+    """
+    if name == "sentry":
+        event.update(_json_object(data, "the 'sentry' form field"))
+        return
+    if not name.startswith("sentry[") or not name.endswith("]"):
+        return
+    path = name[len("sentry[") : -1].split("][")
+    if not all(path):
+        return
+    node = event
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[path[-1]] = data.decode("utf-8", "replace")
 
 
 def _decode_store_body(body: bytes, max_event_size: int) -> dict[str, Any]:

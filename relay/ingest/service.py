@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +110,10 @@ class IngestService:
         """Check item sizes and JSON payloads; return the event id to answer with."""
         limits = self._limits
         event_id = envelope.event_id
+        if "event_id" in envelope.headers:
+            event_id = _valid_event_id(envelope.headers["event_id"], "envelope header event_id")
+            envelope.headers["event_id"] = event_id
+        needs_event_id = False
         for index, item in enumerate(envelope.items):
             size = len(item.payload)
             kind = item.type
@@ -126,11 +131,29 @@ class IngestService:
                 )
             if kind in JSON_ITEM_TYPES and size:
                 payload = _json_or_400(item.payload, index, kind)
-                if event_id is None and kind in EVENT_ITEM_TYPES and isinstance(payload, dict):
-                    found = payload.get("event_id")
-                    if isinstance(found, str):
-                        event_id = found
+                if kind in EVENT_ITEM_TYPES:
+                    if not isinstance(payload, dict):
+                        raise HttpError(400, f"item {index} ({kind}) payload must be a JSON object")
+                    if event_id is None and payload.get("event_id") is not None:
+                        event_id = _valid_event_id(payload["event_id"], f"item {index} ({kind}) event_id")
+            needs_event_id = needs_event_id or kind in EVENT_ITEM_TYPES
+        if event_id is None and needs_event_id:
+            event_id = uuid.uuid4().hex  # as Sentry does for an event without an id
+        if event_id is not None:
+            envelope.headers["event_id"] = event_id
         return event_id
+
+
+def _valid_event_id(value: Any, what: str) -> str:
+    """Event ids are UUIDs; Sentry writes them as 32 lowercase hex digits."""
+    try:
+        return uuid.UUID(str(value)).hex if isinstance(value, str) else _bad_event_id(what)
+    except ValueError:
+        return _bad_event_id(what)
+
+
+def _bad_event_id(what: str) -> str:
+    raise HttpError(400, f"{what} is not a valid event id (expected a UUID)")
 
 
 def _json_or_400(payload: bytes, index: int, kind: str) -> Any:

@@ -39,9 +39,13 @@ class RateLimitCache:
                 key = (base_url, project_id, "")
             else:  # organization, and scopes we don't know: the widest is the safe reading
                 key = (base_url, "", "")
-            entries = [a for a in self._limits.get(key, []) if a.until > now and a.limit.categories != limit.categories]
-            entries.append(ActiveLimit(limit, now + limit.retry_after))
-            self._limits[key] = entries
+            until = now + limit.retry_after
+            current = [a for a in self._limits.get(key, []) if a.until > now]
+            if any(a.limit.categories == limit.categories and a.until >= until for a in current):
+                continue  # a longer limit on the same categories is already active
+            current = [a for a in current if a.limit.categories != limit.categories]
+            current.append(ActiveLimit(limit, until))
+            self._limits[key] = current
         if len(self._limits) > self._max_entries:
             self._prune(now)
 

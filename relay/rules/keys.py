@@ -1,0 +1,33 @@
+"""Key names compare without case or separators."""
+
+from __future__ import annotations
+
+
+def normalize_key(key: str) -> str:
+    """Key names compare without case or separators: `API-Key`, `api_key` and `apiKey` are one."""
+    return key.lower().replace("_", "").replace("-", "").replace(" ", "").replace(".", "")
+
+
+def normalize_key_pattern(pattern: str) -> str:
+    """Drop literal separators (`_ - space`) outside character classes and escapes, to match normalized keys."""
+    out: list[str] = []
+    in_class = False
+    escaped = False
+    for ch in pattern.lower():
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+        elif ch == "]":
+            in_class = False
+            out.append(ch)
+        elif ch in "_- " and not in_class:
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -1,0 +1,1 @@
+"""Scrubbing: detectors, the engine, and the pipeline stage (import the submodules)."""

@@ -1,0 +1,221 @@
+"""Built-in detectors: a candidate regex, a cheap pre-check, and a validator that rejects look-alikes.
+
+Built-in patterns are written by us and use the standard `re` engine (linear enough, and faster);
+user patterns from rule files use the `regex` module with a timeout (see rules.compiler).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from . import validators as v
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """Finds one kind of sensitive value in a string."""
+
+    name: str
+    placeholder: str  # the default replacement, like "[email]"
+    pattern: re.Pattern[str]
+    hint: Callable[[str], bool]  # cheap test: False means the pattern cannot match
+    validate: Callable[[str], bool] | None = None
+    group: int = 0  # the part of the match that is sensitive (e.g. only the password of a URL)
+
+    def find(self, text: str) -> Iterator[Span]:
+        """Spans of validated matches in `text`."""
+        if not self.hint(text):
+            return
+        for match in self.pattern.finditer(text):
+            if self.validate is None or self.validate(match.group(0)):
+                start, end = match.span(self.group)
+                if end > start:
+                    yield start, end
+
+
+def _has_digits(n: int) -> Callable[[str], bool]:
+    def hint(text: str) -> bool:
+        count = 0
+        for ch in text:
+            if "0" <= ch <= "9":
+                count += 1
+                if count >= n:
+                    return True
+        return False
+
+    return hint
+
+
+def _contains(*needles: str) -> Callable[[str], bool]:
+    return lambda text: any(n in text for n in needles)
+
+
+def _always(text: str) -> bool:
+    return True
+
+
+def _ipv4_ok(text: str) -> bool:
+    return v.ipv4_public_or_private(text)
+
+
+_I = re.IGNORECASE
+
+# Words that name secrets in key=value text and query strings.
+SECRET_WORDS = (
+    r"pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|token|access[_-]?token|refresh[_-]?token|id[_-]?token|"
+    r"auth[_-]?token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|private[_-]?key|session[_-]?id|sessionid|"
+    r"sid|csrf[_-]?token|xsrf[_-]?token|auth|authorization|credentials?|signature|sig|x-amz-signature|"
+    r"x-amz-credential|key"
+)
+
+DETECTORS: dict[str, Detector] = {}
+
+
+def _add(detector: Detector) -> None:
+    DETECTORS[detector.name] = detector
+
+
+# --- personal data ------------------------------------------------------------------
+
+_add(Detector(
+    "email", "[email]",
+    re.compile(r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"),
+    _contains("@"),
+))  # fmt: skip
+_add(Detector(
+    "credit_card", "[creditcard]",
+    re.compile(r"(?<![\d.-])\d(?:[ -]?\d){12,18}(?![\d-]|\.\d)"),
+    _has_digits(13), v.credit_card_valid,
+))  # fmt: skip
+_add(Detector(
+    "iban", "[iban]",
+    re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"),
+    _has_digits(4), v.iban_valid,
+))  # fmt: skip
+_add(Detector(
+    "us_ssn", "[ssn]",
+    re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])"),
+    _has_digits(9), v.ssn_valid,
+))  # fmt: skip
+_add(Detector(
+    "phone", "[phone]",
+    re.compile(
+        r"(?<![\w+.:/-])(?:"
+        r"\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,6}"  # +44 20 7946 0958, +1 (415) 555-0100
+        r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (415) 555-0100
+        r"|\d{3}([-. ])\d{3}\1\d{4}"  # 415-555-0100, 415.555.0100
+        r"|0\d{1,4}(?:[ /-]\d{2,8}){1,3}"  # 020 7946 0958, 0176 12345678, 030/1234567
+        r")(?![\w:/-]|\.\d)"
+    ),
+    _has_digits(7), v.phone_valid,
+))  # fmt: skip
+_add(Detector(
+    "ipv4", "[ip]",
+    re.compile(r"(?<![\w.:/-])(?<!\bv)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.-]|\.\d)"),
+    _has_digits(4), _ipv4_ok,
+))  # fmt: skip
+_add(Detector(
+    "ipv6", "[ip]",
+    re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]+)?(?![\w:])"),
+    _contains(":"), v.ipv6_valid,
+))  # fmt: skip
+_add(Detector(
+    "mac", "[mac]",
+    re.compile(r"(?<![\w:.-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])"),
+    _contains(":", "-"), lambda m: m.replace(":", "").replace("-", "").strip("0") not in ("", "ffffffffffff"),
+))  # fmt: skip
+_add(Detector(
+    "imei", "[imei]",
+    re.compile(r"(?<![\d-])\d{2}[ -]?\d{6}[ -]?\d{6}[ -]?\d(?![\d-])"),
+    _has_digits(15), v.imei_valid,
+))  # fmt: skip
+_add(Detector(
+    "user_path", "[user]",
+    re.compile(
+        r"(?:(?<![\w])/(?:home|Users)/|\b[A-Za-z]:[\\/]+(?:Users|Documents and Settings)[\\/]+)"
+        r"(?!(?:Shared|Public|Default|All Users)\b)([^/\\\s'\"<>:|]+)"
+    ),
+    _contains("/home/", "/Users/", "Users\\", "Users/", "Settings\\"), group=1,
+))  # fmt: skip
+
+# --- secrets ------------------------------------------------------------------------------
+
+_add(Detector(
+    "auth_header", "[Filtered]",
+    re.compile(r"\b(?:Bearer|Basic|Digest|Token|Negotiate)\s+([A-Za-z0-9._~+/=-]{8,})", _I),
+    _contains("earer", "asic", "igest", "oken", "egotiate", "EARER", "ASIC", "IGEST", "OKEN"), group=1,
+))  # fmt: skip
+_add(Detector(
+    "url_credentials", "[Filtered]",
+    re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^/\s:@]{0,128}:([^/\s@]{1,256})@"),
+    _contains("://"), group=1,
+))  # fmt: skip
+_add(Detector(
+    "key_value_secret", "[Filtered]",
+    re.compile(
+        rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[Filtered\])([^\s&\"',;)}}\]]{{3,}})", _I
+    ),
+    _contains("=", ":"), group=1,
+))  # fmt: skip
+_add(Detector(
+    "pem_private_key", "[Filtered]",
+    re.compile(r"-----BEGIN[A-Z ]{0,30} PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]{0,30} PRIVATE KEY-----|$)"),
+    _contains("PRIVATE KEY"),
+))  # fmt: skip
+_add(Detector(
+    "jwt", "[Filtered]",
+    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    _contains("eyJ"),
+))  # fmt: skip
+_add(Detector(
+    "aws_access_key", "[Filtered]",
+    re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
+    _contains("A"),
+))  # fmt: skip
+_add(Detector(
+    "aws_secret_key", "[Filtered]",
+    re.compile(r"(?i:aws)[\w.-]{0,24}?(?i:secret)[\w.-]{0,24}?[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"),
+    _contains("aws", "AWS", "Aws"), group=1,
+))  # fmt: skip
+_add(Detector(
+    "github_token", "[Filtered]",
+    re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
+    _contains("gh", "github_pat_"),
+))  # fmt: skip
+_add(Detector(
+    "gitlab_token", "[Filtered]",
+    re.compile(r"\bgl(?:pat|dt|rt|ptt|ft|imt|agent|oas|cbt|soat)-[A-Za-z0-9_-]{20,}"),
+    _contains("gl"),
+))  # fmt: skip
+_add(Detector(
+    "slack_token", "[Filtered]",
+    re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}"),
+    _contains("xox", "hooks.slack.com"),
+))  # fmt: skip
+_add(Detector(
+    "stripe_key", "[Filtered]",
+    re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|\bwhsec_[A-Za-z0-9]{24,}"),
+    _contains("_live_", "_test_", "whsec_"),
+))  # fmt: skip
+_add(Detector(
+    "google_api_key", "[Filtered]",
+    re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b|\bya29\.[0-9A-Za-z_-]{20,}|\bGOCSPX-[0-9A-Za-z_-]{20,}"),
+    _contains("AIza", "ya29.", "GOCSPX-"),
+))  # fmt: skip
+_add(Detector(
+    "openai_key", "[Filtered]",
+    re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"),
+    _contains("sk-"),
+))  # fmt: skip
+
+
+def find_all(name: str, text: str) -> Iterator[Span]:
+    """Spans found by the named detector (for tests and the explain tool)."""
+    return DETECTORS[name].find(text)
+
+
+__all__ = ["DETECTORS", "SECRET_WORDS", "Detector", "Span", "_always", "find_all"]

@@ -1,0 +1,119 @@
+"""Scrubbing each envelope item type: events with `_meta`, other JSON at a named root, text, or nothing."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import orjson
+
+from ..envelope import Envelope, Item
+from .engine import Scrubber, ScrubError
+
+# Item types whose payload is an event: scrubbed from the root, with Sentry `_meta` remarks.
+EVENT_TYPES = frozenset({"event", "transaction", "feedback", "replay_event"})
+# Other JSON items, scrubbed under a root named for their type (selectors: `$log`, `$session`...).
+JSON_ROOTS: dict[str, str] = {
+    "session": "session",
+    "sessions": "sessions",
+    "user_report": "user_report",
+    "log": "log",
+    "otel_log": "log",
+    "span": "span",
+    "otel_span": "span",
+    "check_in": "check_in",
+    "security": "security",
+    "raw_security": "security",
+    "profile": "profile",
+    "profile_chunk": "profile",
+    "trace_metric": "trace_metric",
+}
+# Binary by nature: can't be scanned, so dropped unless the project opts in.
+UNSCANNABLE_TYPES = frozenset({"replay_recording", "replay_video"})
+PASSTHROUGH_TYPES = frozenset({"client_report"})  # counts only, no personal data
+_TEXT_SUFFIXES = (".txt", ".log", ".json", ".csv", ".xml", ".yaml", ".yml", ".html", ".md", ".ndjson")
+_TRACE_HEADER_ROOT = "envelope\x1ftrace"
+
+
+class Verdict(enum.Enum):
+    """What happened to an item."""
+
+    SCRUBBED = "scrubbed"
+    UNSCANNABLE = "unscannable"
+
+
+def scrub_envelope_headers(envelope: Envelope, scrubber: Scrubber) -> None:
+    """The header's trace context (`user_id`, `user_segment`) is personal data too."""
+    trace = envelope.headers.get("trace")
+    if isinstance(trace, dict):
+        envelope.headers["trace"] = scrubber.scrub(trace, _TRACE_HEADER_ROOT)
+
+
+def scrub_item(item: Item, scrubber: Scrubber) -> Verdict:
+    """Scrub one item in place; raise ScrubError when it can't be done safely."""
+    kind = item.type
+    if kind in PASSTHROUGH_TYPES or not item.payload:
+        return Verdict.SCRUBBED
+    if kind in EVENT_TYPES:
+        event = _load(item)
+        if not isinstance(event, dict):
+            raise ScrubError(f"{kind} payload is not a JSON object")
+        item.payload = orjson.dumps(scrubber.scrub_event(event))
+        return Verdict.SCRUBBED
+    root = JSON_ROOTS.get(kind)
+    if root is not None:
+        item.payload = orjson.dumps(scrubber.scrub(_load(item), root))
+        return Verdict.SCRUBBED
+    if kind in UNSCANNABLE_TYPES:
+        return Verdict.UNSCANNABLE
+    if kind == "attachment":
+        return _scrub_attachment(item, scrubber)
+    return _scrub_unknown(item, scrubber)
+
+
+def _scrub_attachment(item: Item, scrubber: Scrubber) -> Verdict:
+    content_type = str(item.headers.get("content_type") or "").split(";")[0].strip().lower()
+    filename = str(item.headers.get("filename") or "").lower()
+    if item.headers.get("attachment_type", "event.attachment") != "event.attachment":
+        return Verdict.UNSCANNABLE  # minidumps, Apple crash reports, view hierarchies...
+    is_json = content_type in ("application/json", "application/x-ndjson") or filename.endswith((".json", ".ndjson"))
+    is_text = content_type.startswith("text/") or is_json or filename.endswith(_TEXT_SUFFIXES)
+    if not is_text:
+        return Verdict.UNSCANNABLE
+    try:
+        text = item.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return Verdict.UNSCANNABLE
+    if is_json:
+        try:
+            item.payload = orjson.dumps(scrubber.scrub(orjson.loads(item.payload), "attachment"))
+            return Verdict.SCRUBBED
+        except orjson.JSONDecodeError:
+            pass  # not JSON after all: scrub it as text
+    scrubbed = scrubber.scrub_text(text, "attachment")
+    item.payload = b"" if scrubbed is None else scrubbed.encode("utf-8")
+    return Verdict.SCRUBBED
+
+
+def _scrub_unknown(item: Item, scrubber: Scrubber) -> Verdict:
+    """Unknown item types pass only if they are JSON or text the engine can read."""
+    root = item.type
+    try:
+        payload = orjson.loads(item.payload)
+    except orjson.JSONDecodeError:
+        try:
+            text = item.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return Verdict.UNSCANNABLE
+        scrubbed = scrubber.scrub_text(text, root)
+        item.payload = b"" if scrubbed is None else scrubbed.encode("utf-8")
+        return Verdict.SCRUBBED
+    item.payload = orjson.dumps(scrubber.scrub(payload, root))
+    return Verdict.SCRUBBED
+
+
+def _load(item: Item) -> Any:
+    try:
+        return orjson.loads(item.payload)
+    except orjson.JSONDecodeError as exc:
+        raise ScrubError(f"{item.type} payload is not valid JSON: {exc.msg}") from None

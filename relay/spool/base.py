@@ -1,0 +1,65 @@
+"""The spool seam: where accepted envelopes wait until the forwarder settles them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..routing import Target
+
+
+@dataclass(slots=True)
+class Entry:
+    """One accepted, rewritten envelope waiting to be forwarded."""
+
+    target: Target
+    body: bytes
+    categories: tuple[str, ...]
+    received_at: float  # wall clock
+    event_id: str | None = None
+    client: str | None = None  # the SDK's sentry_client, passed on upstream
+    client_reports_only: bool = False
+    attempts: int = 0
+    id: int = 0  # assigned by the spool
+
+    @property
+    def size(self) -> int:
+        """Bytes this entry holds."""
+        return len(self.body)
+
+
+class Spool(Protocol):
+    """A bounded store of entries with delayed retry; implementations must be safe on one event loop."""
+
+    async def start(self) -> None:
+        """Open the spool (and recover what it kept, if it keeps anything)."""
+        ...
+
+    async def push(self, entry: Entry) -> None:
+        """Accept an entry, or raise SpoolFull."""
+        ...
+
+    async def take(self, max_entries: int, linger: float) -> list[Entry]:
+        """Wait for ready entries; return up to `max_entries`, waiting at most `linger` to fill up."""
+        ...
+
+    async def ack(self, entries: Sequence[Entry]) -> None:
+        """Forget entries that reached a final outcome."""
+        ...
+
+    async def retry(self, entry: Entry, delay: float) -> None:
+        """Make an entry ready again after `delay` seconds."""
+        ...
+
+    def pending(self) -> int:
+        """Entries held: waiting, delayed or in flight."""
+        ...
+
+    def pending_bytes(self) -> int:
+        """Bytes held by those entries."""
+        ...
+
+    async def close(self) -> list[Entry]:
+        """Close the spool; return the entries it cannot keep (the caller accounts for them)."""
+        ...
