@@ -19,6 +19,8 @@ from .pipeline import Stage
 from .ratelimit import RateLimitCache
 from .ratelimit.gate import UpstreamLimitGate
 from .routing import Router
+from .scrub.registry import ScrubberRegistry
+from .scrub.stage import ScrubStage
 from .spool import MemorySpool, Spool
 
 logger = logging.getLogger("relay")
@@ -28,9 +30,12 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def build_stages(limits: RateLimitCache) -> list[Stage]:
-    """The processing pipeline, in order. Scrubbing, sampling and quotas join this list."""
-    return [UpstreamLimitGate(limits)]
+def build_stages(config: Config, limits: RateLimitCache) -> list[Stage]:
+    """The processing pipeline, in order: turn away what the upstream refuses, then scrub.
+
+    Nothing reaches the spool (memory or disk) before the scrub stage has run.
+    """
+    return [UpstreamLimitGate(limits), ScrubStage(ScrubberRegistry(config))]
 
 
 def create_app(
@@ -50,7 +55,7 @@ def create_app(
     upstream = upstream or UpstreamRouter(config.upstream)
     forwarder = Forwarder(spool, upstream, config.upstream, outcomes, limits, metrics, clock)
     ingest = IngestService(
-        config.limits, Router(config), build_stages(limits) if stages is None else stages, spool, outcomes, clock
+        config.limits, Router(config), build_stages(config, limits) if stages is None else stages, spool, outcomes, clock
     )
     state = RelayState(
         config=config,

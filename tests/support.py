@@ -90,8 +90,11 @@ class FakeUpstream:
             await asyncio.sleep(0.01)
 
 
-def config_text(upstream_url: str, extra: str = "", *, projects: str | None = None) -> str:
-    """A YAML config with project 42 routed to the fake upstream's project 4501."""
+def config_text(upstream_url: str, extra: str = "", *, projects: str | None = None, rules: str = "[]") -> str:
+    """A YAML config with project 42 routed to the fake upstream's project 4501.
+
+    Scrubbing is off (`rules: []`) unless `rules` names packs: transport tests compare bytes.
+    """
     if projects is None:
         projects = f"""
 projects:
@@ -108,6 +111,7 @@ upstream:
   batch: {{linger: 1ms}}
 shutdown_timeout: 5s
 log: {{level: warning}}
+rules: {rules}
 {projects}
 {extra}
 """

@@ -117,4 +117,20 @@ def _parse_header(line: bytes, what: str) -> dict[str, Any]:
         raise EnvelopeError(f"{what} is not valid JSON: {exc.msg}") from None
     if not isinstance(value, dict):
         raise EnvelopeError(f"{what} must be a JSON object, got {type(value).__name__}")
+    if _depth(value) > _MAX_HEADER_DEPTH:
+        raise EnvelopeError(f"{what} is nested deeper than {_MAX_HEADER_DEPTH} levels")
     return value
+
+
+_MAX_HEADER_DEPTH = 32
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    """Nesting depth of a JSON value, stopping early once past the limit."""
+    if level > _MAX_HEADER_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level

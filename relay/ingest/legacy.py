@@ -30,7 +30,7 @@ def store_to_envelope(body: bytes, max_event_size: int) -> Envelope:
     event = _decode_store_body(body, max_event_size)
     event_id = _ensure_event_id(event)
     kind = "transaction" if event.get("type") == "transaction" else "event"
-    return Envelope({"event_id": event_id}, [Item({"type": kind}, orjson.dumps(event))])
+    return Envelope({"event_id": event_id}, [Item({"type": kind}, _dumps(event))])
 
 
 def security_to_envelope(body: bytes, query: Mapping[str, str]) -> Envelope:
@@ -81,7 +81,7 @@ async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str], limi
         minidump = _minidump_item(_unwrap_minidump(body, limit), "Minidump")
     event_id = _ensure_event_id(event)
     event.setdefault("platform", "native")
-    items = [Item({"type": "event"}, orjson.dumps(event)), minidump, *attachments]
+    items = [Item({"type": "event"}, _dumps(event)), minidump, *attachments]
     return Envelope({"event_id": event_id}, items)
 
 
@@ -167,6 +167,13 @@ def _json_object(data: bytes | bytearray, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise HttpError(400, f"{what} must be a JSON object")
     return value
+
+
+def _dumps(event: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(event)
+    except TypeError as exc:  # orjson writes at most 254 levels of nesting
+        raise HttpError(400, f"event cannot be encoded: {exc}") from None
 
 
 def _ensure_event_id(event: dict[str, Any]) -> str:

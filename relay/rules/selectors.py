@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 SEP = "\x1f"
 
 # Type shortcuts, written in the same selector syntax.
@@ -120,7 +122,7 @@ def expand(selector: str) -> list[str]:
 class Selector:
     """A compiled set of include and exclude selectors."""
 
-    __slots__ = ("_exclude", "_include", "matches_everything", "source")
+    __slots__ = ("_exclude", "_include", "_include_partial", "matches_everything", "source")
 
     def __init__(self, include: list[str], exclude: list[str]) -> None:
         self.source = (tuple(include), tuple(exclude))
@@ -128,7 +130,20 @@ class Selector:
         excludes = list(exclude) + [s[1:] for s in include if s.startswith("!")]
         self.matches_everything = not includes or "**" in includes
         self._include = None if self.matches_everything else _compile(includes)
+        self._include_partial = (
+            None if self._include is None else regex.compile(self._include.pattern, regex.IGNORECASE | regex.DOTALL)
+        )
         self._exclude = _compile(excludes) if excludes else None
+
+    def may_match_within(self, shape: str) -> bool:
+        """Whether this node or anything beneath it could be selected (False lets the engine skip a subtree)."""
+        if self._exclude is not None and self._exclude.match(shape):
+            return False  # exclusions cover whole subtrees
+        if self._include is None or self._include.match(shape):
+            return True
+        assert self._include_partial is not None
+        prefix = shape + SEP if shape else ""
+        return self._include_partial.fullmatch(prefix, partial=True) is not None
 
     def matches(self, shape: str) -> bool:
         """Whether a node with this shape (or an ancestor) is selected."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import validators as v
 
@@ -24,17 +24,34 @@ class Detector:
     pattern: re.Pattern[str]
     hint: Callable[[str], bool]  # cheap test: False means the pattern cannot match
     validate: Callable[[str], bool] | None = None
-    group: int = 0  # the part of the match that is sensitive (e.g. only the password of a URL)
+    family: str = ""  # detectors of one family share a cheap trigger and a combined regex
+
+    @property
+    def has_secret_group(self) -> bool:
+        """Whether only the `(?P<secret>...)` part of a match is sensitive (e.g. a URL's password)."""
+        return "secret" in self.pattern.groupindex
 
     def find(self, text: str) -> Iterator[Span]:
         """Spans of validated matches in `text`."""
         if not self.hint(text):
             return
+        group = "secret" if self.has_secret_group else 0
         for match in self.pattern.finditer(text):
             if self.validate is None or self.validate(match.group(0)):
-                start, end = match.span(self.group)
+                start, end = match.span(group)
                 if end > start:
                     yield start, end
+
+
+def combine(detectors: list[Detector]) -> re.Pattern[str]:
+    """One alternation of several detectors, outer groups named d0, d1, ... in order (inner names prefixed)."""
+    parts = []
+    for index, detector in enumerate(detectors):
+        source = detector.pattern.pattern.replace("(?P<", f"(?P<d{index}_").replace("(?P=", f"(?P=d{index}_")
+        if detector.pattern.flags & re.IGNORECASE:
+            source = f"(?i:{source})"
+        parts.append(f"(?P<d{index}>{source})")
+    return re.compile("|".join(parts))
 
 
 def _has_digits(n: int) -> Callable[[str], bool]:
@@ -68,8 +85,8 @@ _I = re.IGNORECASE
 SECRET_WORDS = (
     r"pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|token|access[_-]?token|refresh[_-]?token|id[_-]?token|"
     r"auth[_-]?token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|private[_-]?key|session[_-]?id|sessionid|"
-    r"sid|csrf[_-]?token|xsrf[_-]?token|auth|authorization|credentials?|signature|sig|x-amz-signature|"
-    r"x-amz-credential|key"
+    r"session|sid|csrf[_-]?token|xsrf[_-]?token|auth|authorization|credentials?|signature|sig|x-amz-signature|"
+    r"x-amz-credential|(?<=[?&;])key"
 )
 
 DETECTORS: dict[str, Detector] = {}
@@ -88,7 +105,7 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "credit_card", "[creditcard]",
-    re.compile(r"(?<![\d.-])\d(?:[ -]?\d){12,18}(?![\d-]|\.\d)"),
+    re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)"),
     _has_digits(13), v.credit_card_valid,
 ))  # fmt: skip
 _add(Detector(
@@ -98,7 +115,7 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "us_ssn", "[ssn]",
-    re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])"),
+    re.compile(r"(?<![\d-])\d{3}(?P<sep>[- ])\d{2}(?P=sep)\d{4}(?![\d-])"),
     _has_digits(9), v.ssn_valid,
 ))  # fmt: skip
 _add(Detector(
@@ -107,8 +124,8 @@ _add(Detector(
         r"(?<![\w+.:/-])(?:"
         r"\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,6}"  # +44 20 7946 0958, +1 (415) 555-0100
         r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (415) 555-0100
-        r"|\d{3}([-. ])\d{3}\1\d{4}"  # 415-555-0100, 415.555.0100
-        r"|0\d{1,4}(?:[ /-]\d{2,8}){1,3}"  # 020 7946 0958, 0176 12345678, 030/1234567
+        r"|\d{3}(?P<sep>[-. ])\d{3}(?P=sep)\d{4}"  # 415-555-0100, 415.555.0100
+        r"|0\d{1,4}(?:[ /-]\d{2,8}){1,4}"  # 020 7946 0958, 0176 12345678, 030/1234567, 06 12 34 56 78
         r")(?![\w:/-]|\.\d)"
     ),
     _has_digits(7), v.phone_valid,
@@ -125,41 +142,43 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "mac", "[mac]",
-    re.compile(r"(?<![\w:.-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])"),
+    re.compile(r"(?<![\w:.-])[0-9A-Fa-f]{2}(?P<sep>[:-])(?:[0-9A-Fa-f]{2}(?P=sep)){4}[0-9A-Fa-f]{2}(?![\w:-])"),
     _contains(":", "-"), lambda m: m.replace(":", "").replace("-", "").strip("0") not in ("", "ffffffffffff"),
 ))  # fmt: skip
 _add(Detector(
     "imei", "[imei]",
-    re.compile(r"(?<![\d-])\d{2}[ -]?\d{6}[ -]?\d{6}[ -]?\d(?![\d-])"),
+    re.compile(r"(?<![\w-])\d{2}[ -]?\d{6}[ -]?\d{6}[ -]?\d(?![\w-])"),
     _has_digits(15), v.imei_valid,
 ))  # fmt: skip
 _add(Detector(
     "user_path", "[user]",
     re.compile(
-        r"(?:(?<![\w])/(?:home|Users)/|\b[A-Za-z]:[\\/]+(?:Users|Documents and Settings)[\\/]+)"
-        r"(?!(?:Shared|Public|Default|All Users)\b)([^/\\\s'\"<>:|]+)"
+        r"(?:(?<![\w])/(?:home|Users)/|\b[A-Za-z]:(?:\\{1,2}|/)(?:Users|Documents and Settings)(?:\\{1,2}|/))"
+        r"(?!(?:Shared|Public|Default|All Users)\b)"
+        r"(?P<secret>[^/\\\s'\"<>:|]+(?: [^/\\\s'\"<>:|]+)*(?=[/\\])|[^/\\\s'\"<>:|]+)"
     ),
-    _contains("/home/", "/Users/", "Users\\", "Users/", "Settings\\"), group=1,
+    _contains("/home/", "/Users/", "Users\\", "Users/", "Settings\\"),
 ))  # fmt: skip
 
 # --- secrets ------------------------------------------------------------------------------
 
 _add(Detector(
     "auth_header", "[Filtered]",
-    re.compile(r"\b(?:Bearer|Basic|Digest|Token|Negotiate)\s+([A-Za-z0-9._~+/=-]{8,})", _I),
-    _contains("earer", "asic", "igest", "oken", "egotiate", "EARER", "ASIC", "IGEST", "OKEN"), group=1,
+    re.compile(r"\b(?:Bearer|Basic|Digest|Token|Negotiate)\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})", _I),
+    _contains("earer", "asic", "igest", "oken", "egotiate", "EARER", "ASIC", "IGEST", "OKEN"),
 ))  # fmt: skip
 _add(Detector(
     "url_credentials", "[Filtered]",
-    re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^/\s:@]{0,128}:([^/\s@]{1,256})@"),
-    _contains("://"), group=1,
+    re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^/\s:@]{0,128}:(?P<secret>[^/\s@]{1,256})@"),
+    _contains("://"),
 ))  # fmt: skip
 _add(Detector(
     "key_value_secret", "[Filtered]",
     re.compile(
-        rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[Filtered\])([^\s&\"',;)}}\]]{{3,}})", _I
+        rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[Filtered\]|-----|%[sdr(]|\{{|(?:Bearer|Basic|Digest|Token|Negotiate)\s)"
+        rf"(?P<secret>[^\s&\"',;)}}\]]{{3,}})", _I
     ),
-    _contains("=", ":"), group=1,
+    _contains("=", ":"),
 ))  # fmt: skip
 _add(Detector(
     "pem_private_key", "[Filtered]",
@@ -178,8 +197,8 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "aws_secret_key", "[Filtered]",
-    re.compile(r"(?i:aws)[\w.-]{0,24}?(?i:secret)[\w.-]{0,24}?[\"']?\s*[=:]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"),
-    _contains("aws", "AWS", "Aws"), group=1,
+    re.compile(r"(?i:aws)[\w.-]{0,24}?(?i:secret)[\w.-]{0,24}?[\"']?\s*[=:]\s*[\"']?(?P<secret>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"),
+    _contains("aws", "AWS", "Aws"),
 ))  # fmt: skip
 _add(Detector(
     "github_token", "[Filtered]",
@@ -203,7 +222,7 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "google_api_key", "[Filtered]",
-    re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b|\bya29\.[0-9A-Za-z_-]{20,}|\bGOCSPX-[0-9A-Za-z_-]{20,}"),
+    re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])|\bya29\.[0-9A-Za-z_-]{20,}|\bGOCSPX-[0-9A-Za-z_-]{20,}"),
     _contains("AIza", "ya29.", "GOCSPX-"),
 ))  # fmt: skip
 _add(Detector(
@@ -211,6 +230,40 @@ _add(Detector(
     re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"),
     _contains("sk-"),
 ))  # fmt: skip
+
+
+_FAMILIES = {
+    "email": "email", "credit_card": "numeric", "us_ssn": "numeric", "phone": "numeric", "ipv4": "numeric",
+    "imei": "numeric", "iban": "iban", "ipv6": "hexsep", "mac": "hexsep", "user_path": "path", "url_credentials": "url",
+    "auth_header": "words", "key_value_secret": "words", "aws_secret_key": "words", "pem_private_key": "token",
+    "jwt": "token", "aws_access_key": "token", "github_token": "token", "gitlab_token": "token",
+    "slack_token": "token", "stripe_key": "token", "google_api_key": "token", "openai_key": "token",
+}  # fmt: skip
+for _name, _family in _FAMILIES.items():
+    DETECTORS[_name] = replace(DETECTORS[_name], family=_family)
+
+_NUMERIC_RUN = re.compile(r"\d[\d .()/-]{5,}\d")
+_IBAN_START = re.compile(r"[A-Z]{2}\d{2}")
+_HEX_SEPARATED = re.compile(r"[0-9A-Fa-f]:[0-9A-Fa-f]|::|[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-")
+_TOKEN_PREFIX = re.compile(
+    r"eyJ|PRIVATE KEY|A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|NPA|NVA|IPA)|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox|"
+    r"hooks\.slack|_live_|_test_|whsec_|AIza|ya29\.|GOCSPX-|sk-"
+)
+_SECRET_WORD = re.compile(
+    r"bearer|basic|digest|token|negotiate|pass|pwd|secret|session|sid|csrf|xsrf|auth|cred|sig|key|aws", re.I
+)
+
+# family -> cheap test on a whole string: False means no detector of the family can match.
+TRIGGERS: dict[str, Callable[[str], bool]] = {
+    "email": lambda text: "@" in text,
+    "numeric": lambda text: _NUMERIC_RUN.search(text) is not None,
+    "iban": lambda text: _IBAN_START.search(text) is not None,
+    "hexsep": lambda text: _HEX_SEPARATED.search(text) is not None,
+    "path": DETECTORS["user_path"].hint,
+    "url": lambda text: "://" in text,
+    "words": lambda text: _SECRET_WORD.search(text) is not None,
+    "token": lambda text: _TOKEN_PREFIX.search(text) is not None,
+}
 
 
 def find_all(name: str, text: str) -> Iterator[Span]:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import regex
 
 from ..errors import RelayError
 from ..rules.keys import normalize_key
 from ..rules.model import ActionType, Rule
 from ..rules.selectors import SEP
+from .detectors import TRIGGERS, combine
 
 # key=value pairs inside strings: query strings, form bodies, log lines.
 _KEY_VALUE = regex.compile(r"(?:^|(?<=[?&;,\s]))([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
@@ -37,16 +40,37 @@ class ScrubError(RelayError):
     """Scrubbing could not finish safely; the item must be dropped (fail closed)."""
 
 
-@dataclass(slots=True)
-class _Plan:
-    """Everything the engine needs to know about nodes of one shape."""
+@dataclass(frozen=True, slots=True)
+class _Family:
+    """Detectors of one family at one plan: a cheap trigger, then one combined regex."""
 
-    id: int
+    trigger: Callable[[str], bool]
+    rules: tuple[Rule, ...]
+    pattern: re.Pattern[str]
+
+
+@dataclass(slots=True, eq=False)
+class _Plan:
+    """Everything the engine needs to know about nodes of one shape, plus its children's plans."""
+
+    shape: str
     keep: bool  # an allowlist rule covers this subtree
+    dead: bool  # no rule can apply here or beneath: skip the subtree
     key_rule: Rule | None  # the node's key names a sensitive value: redact it whole
-    string_rules: tuple[Rule, ...]
-    keep_rules: tuple[Rule, ...]
+    detector_rules: tuple[Rule, ...]  # built-in detectors, in rule order
+    families: tuple[_Family, ...]  # those detectors grouped by family, each one alternation
+    pattern_rules: tuple[Rule, ...]  # user regexes (the `regex` module, with timeouts)
+    keep_rules: tuple[Rule, ...]  # allowlist patterns
     key_rules: tuple[Rule, ...]  # for key=value pairs inside strings
+    min_len: int  # shorter strings can't match anything
+    children: dict[str, _Plan] = field(default_factory=dict)
+    item: _Plan | None = None
+    strings: dict[str, _Result] = field(default_factory=dict)
+
+    @property
+    def scans_strings(self) -> bool:
+        """Whether strings here need looking at."""
+        return bool(self.families or self.pattern_rules or self.key_rules)
 
 
 @dataclass(slots=True)
@@ -55,9 +79,11 @@ class _Result:
 
     value: str | None
     remarks: list[Remark]
+    originals: list[tuple[str, str, str, str]] | None = None  # (original, replacement, rule id, type)
 
 
 _UNCHANGED = _Result("", [])
+_MIN_DETECTOR_LENGTH = 5  # no built-in detector matches fewer characters
 
 
 class Scrubber:
@@ -67,6 +93,7 @@ class Scrubber:
         self.rules = tuple(rules)
         self._hash_key = hash_key
         self._time_limit = time_limit
+        self._order = {id(rule): index for index, rule in enumerate(rules)}
         keep = [r for r in rules if r.action.type is ActionType.KEEP]
         act = [r for r in rules if r.action.type is not ActionType.KEEP]
         self._keep_subtree = [r for r in keep if r.detector is None and r.pattern is None and r.keys is None]
@@ -74,26 +101,43 @@ class Scrubber:
         self._keep_strings = [r for r in keep if r.detector is not None or r.pattern is not None]
         self._key_rules = [r for r in act if r.keys is not None]
         self._string_rules = [r for r in act if r.detector is not None or r.pattern is not None]
-        self._plans: dict[tuple[str, str], _Plan] = {}
-        self._strings: dict[tuple[int, str], _Result] = {}
-        self._key_names: dict[str, Rule | None] = {}
-        self._deadline = 0.0
-        self._nodes = 0
+        self._combined: dict[tuple[str, ...], re.Pattern[str]] = {}
         self._plan_ids = itertools.count(1)
+        self._cached = 0
+        self._root = self._make_plan("", "")
+        self._deadline = 0.0
+        self._containers = 0
+        # Values found sensitive in this payload: original -> (replacement, rule id, remark type).
+        self._found: dict[str, tuple[str, str, str]] | None = None
 
     # -- public API -----------------------------------------------------------------
 
     def scrub(self, payload: Any, root: str = "", meta: dict[str, Any] | None = None) -> Any:
         """Scrub a JSON value in place (returning the new root); remarks go into `meta` if given."""
         self._deadline = time.perf_counter() + self._time_limit
-        self._nodes = 0
-        return self._walk(payload, root, root.rpartition(SEP)[2], [], meta, 0)
+        self._containers = 0
+        plan = self._root
+        for segment in root.split(SEP) if root else ():
+            plan = self._child(plan, segment)
+        if plan.keep or plan.dead:
+            return payload
+        return self._value(payload, plan, [], meta, 0, None)
 
     def scrub_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Scrub an event or transaction, merging remarks into its `_meta`."""
+        """Scrub an event or transaction, merging remarks into its `_meta`.
+
+        A value found sensitive in one place is sensitive everywhere: after the rules ran, any other
+        occurrence of it (a log parameter, a repeated token) is replaced the same way.
+        """
         meta: dict[str, Any] = {}
         existing = event.pop("_meta", None)
-        self.scrub(event, "", meta)
+        self._found = {}
+        try:
+            self.scrub(event, "", meta)
+            if self._found and _occurs_in(self._found, event):
+                _Propagator(self._found, meta).walk(event, [])
+        finally:
+            self._found = None
         if isinstance(existing, dict):
             meta = _merge_meta(existing, meta)
         if meta:
@@ -103,23 +147,34 @@ class Scrubber:
     def scrub_text(self, text: str, root: str) -> str | None:
         """Scrub free text (a text attachment) as one string at shape `root`."""
         self._deadline = time.perf_counter() + self._time_limit
-        plan = self._plan(root, root.rpartition(SEP)[2])
-        if plan.keep:
+        plan = self._root
+        for segment in root.split(SEP) if root else ():
+            plan = self._child(plan, segment)
+        if plan.keep or not plan.scans_strings:
             return text
         result = self._compute(text, plan)
         return text if result is _UNCHANGED else result.value
 
     # -- planning -----------------------------------------------------------------------
 
-    def _plan(self, shape: str, key: str) -> _Plan:
-        cache_key = (shape, key)
-        plan = self._plans.get(cache_key)
-        if plan is None:
-            if len(self._plans) > _CACHE_LIMIT:
-                self._plans.clear()
-            plan = self._make_plan(shape, key)
-            self._plans[cache_key] = plan
-        return plan
+    def _child(self, plan: _Plan, key: str) -> _Plan:
+        """The plan for `plan`'s child under `key` (`#` for list items), built once."""
+        child = plan.children.get(key)
+        if child is None:
+            if self._cached > _CACHE_LIMIT:
+                self._reset()
+            shape = f"{plan.shape}{SEP}{key}" if plan.shape else key
+            child = self._make_plan(shape, key)
+            if plan.keep:
+                child.keep = True
+            plan.children[key] = child
+            self._cached += 1
+        return child
+
+    def _reset(self) -> None:
+        """Drop every plan and memoized string (bounded memory under endless new keys)."""
+        self._root = self._make_plan("", "")
+        self._cached = 0
 
     def _make_plan(self, shape: str, key: str) -> _Plan:
         keep = any(r.selector.matches(shape) for r in self._keep_subtree)
@@ -133,110 +188,182 @@ class Scrubber:
                     if rule.keys is not None and rule.keys.fullmatch(normalized) and rule.selector.matches(shape):
                         key_rule = rule
                         break
+        strings = [r for r in self._string_rules if r.selector.matches(shape)]
+        detector_rules = tuple(r for r in strings if r.detector is not None)
+        pattern_rules = tuple(r for r in strings if r.pattern is not None)
+        dead = key_rule is None and not any(
+            r.selector.may_match_within(shape) for r in (*self._string_rules, *self._key_rules)
+        )
         return _Plan(
-            id=next(self._plan_ids),
+            shape=shape,
             keep=keep,
+            dead=dead,
             key_rule=key_rule,
-            string_rules=tuple(r for r in self._string_rules if r.selector.matches(shape)),
+            detector_rules=detector_rules,
+            families=self._families(detector_rules),
+            pattern_rules=pattern_rules,
             keep_rules=tuple(r for r in self._keep_strings if r.selector.matches(shape)),
             key_rules=tuple(r for r in self._key_rules if r.selector.matches(shape)),
+            min_len=1 if pattern_rules else 3 if self._key_rules else _MIN_DETECTOR_LENGTH,
         )
+
+    def _families(self, rules: tuple[Rule, ...]) -> tuple[_Family, ...]:
+        by_family: dict[str, list[Rule]] = {}
+        for rule in rules:
+            assert rule.detector is not None
+            by_family.setdefault(rule.detector.family, []).append(rule)
+        families = []
+        for name, members in by_family.items():
+            ids = tuple(r.id for r in members)
+            pattern = self._combined.get(ids)
+            if pattern is None:
+                pattern = self._combined[ids] = combine([r.detector for r in members if r.detector is not None])
+            families.append(_Family(TRIGGERS.get(name, _always), tuple(members), pattern))
+        return tuple(families)
 
     # -- walking ------------------------------------------------------------------------
 
-    def _walk(self, value: Any, shape: str, key: str, path: list[str], meta: dict[str, Any] | None, depth: int) -> Any:
-        if depth > _MAX_DEPTH:
-            raise ScrubError(f"payload nested deeper than {_MAX_DEPTH} levels")
-        self._nodes += 1
-        if self._nodes & 127 == 0 and time.perf_counter() > self._deadline:
-            raise ScrubError(f"scrubbing took longer than {self._time_limit:g}s")
-        plan = self._plan(shape, key)
-        if plan.keep:
+    def _value(
+        self, value: Any, plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int, key: str | None
+    ) -> Any:
+        """Scrub one value whose plan is known; `key` is its name in the parent (None at the root)."""
+        if plan.key_rule is not None and value is not None and type(value) is not bool:
+            return self._redact_whole(value, plan.key_rule, path, key, meta)
+        kind = type(value)
+        if kind is str:
+            if plan.scans_strings and len(value) >= plan.min_len:
+                return self._scrub_string(value, plan, path, key, meta)
             return value
-        if plan.key_rule is not None and value is not None and not isinstance(value, bool):
-            return self._redact_whole(value, plan.key_rule, path, meta)
-        if isinstance(value, str):
-            if not plan.string_rules and not plan.key_rules:
-                return value
-            return self._scrub_string(value, plan, path, meta)
-        prefix = shape + SEP if shape else ""
-        if isinstance(value, dict):
-            for child_key, child in value.items():
-                if child is None or isinstance(child, bool | float):
-                    continue
-                path.append(child_key)
-                new = self._walk(child, prefix + child_key, child_key, path, meta, depth + 1)
+        if kind is dict or kind is list:
+            if key is not None:
+                path.append(key)
+            if kind is dict:
+                self._walk_dict(value, plan, path, meta, depth + 1)
+            else:
+                self._walk_list(value, plan, path, meta, depth + 1)
+            if key is not None:
                 path.pop()
-                if new is not child:
-                    value[child_key] = new
-        elif isinstance(value, list):
-            pairs = bool(value) and _is_pair_list(value)
-            for index, child in enumerate(value):
-                if child is None or isinstance(child, bool | float):
-                    continue
-                path.append(str(index))
-                if pairs:
-                    path.append("1")
-                    pair_key = child[0]
-                    new = self._walk(child[1], prefix + pair_key, pair_key, path, meta, depth + 1)
-                    path.pop()
-                    if new is not child[1]:
-                        child[1] = new
-                else:
-                    new = self._walk(child, prefix + "#", "#", path, meta, depth + 1)
-                    if new is not child:
-                        value[index] = new
-                path.pop()
-        elif isinstance(value, int) and abs(value) >= 10**12 and plan.string_rules:
-            return self._scrub_number(value, plan, path, meta)
+            return value
+        if kind is int and plan.detector_rules and abs(value) >= 10**12:
+            return self._scrub_number(value, plan, path, key, meta)
         return value
 
-    def _redact_whole(self, value: Any, rule: Rule, path: list[str], meta: dict[str, Any] | None) -> Any:
+    def _tick(self, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            raise ScrubError(f"payload nested deeper than {_MAX_DEPTH} levels")
+        self._containers += 1
+        if self._containers & 31 == 0 and time.perf_counter() > self._deadline:
+            raise ScrubError(f"scrubbing took longer than {self._time_limit:g}s")
+
+    def _walk_dict(
+        self, obj: dict[str, Any], plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int
+    ) -> None:
+        self._tick(depth)
+        children = plan.children
+        for key, value in obj.items():
+            kind = type(value)
+            if value is None or kind is bool or kind is float:
+                continue
+            child = children.get(key) or self._child(plan, key)
+            if child.keep or child.dead:
+                continue
+            if kind is str and child.key_rule is None:
+                if child.scans_strings and len(value) >= child.min_len:
+                    new = self._scrub_string(value, child, path, key, meta)
+                    if new is not value:
+                        obj[key] = new
+                continue
+            new = self._value(value, child, path, meta, depth, key)
+            if new is not value:
+                obj[key] = new
+
+    def _walk_list(
+        self, items: list[Any], plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int
+    ) -> None:
+        self._tick(depth)
+        if items and _is_pair_list(items):  # [["Header", "value"], ...] as Sentry normalizes headers and cookies
+            for index, pair in enumerate(items):
+                child = self._child(plan, pair[0])
+                if child.keep or child.dead or pair[1] is None:
+                    continue
+                path.append(str(index))
+                new = self._value(pair[1], child, path, meta, depth, "1")
+                path.pop()
+                if new is not pair[1]:
+                    pair[1] = new
+            return
+        child = plan.item or self._child(plan, "#")
+        plan.item = child
+        if child.keep or child.dead:
+            return
+        for index, value in enumerate(items):
+            if value is None or type(value) is bool or type(value) is float:
+                continue
+            new = self._value(value, child, path, meta, depth, str(index))
+            if new is not value:
+                items[index] = new
+
+    def _redact_whole(
+        self, value: Any, rule: Rule, path: list[str], key: str | None, meta: dict[str, Any] | None
+    ) -> Any:
         original = value if isinstance(value, str) else _to_text(value)
         action = rule.action
         if action.type is ActionType.REMOVE:
-            _record(meta, path, [[rule.id, "x"]], len(original))
+            _record(meta, path, key, [[rule.id, "x"]], len(original))
             return None
         if isinstance(value, str) and _PLACEHOLDER.fullmatch(value):
             return value  # already scrubbed: keep scrubbing idempotent
-        new, kind = self._apply(original, rule, whole=True)
+        new, kind = self._apply(original, rule)
         if new == original:
             return value
-        _record(meta, path, [[rule.id, kind, 0, len(new)]], len(original))
+        _record(meta, path, key, [[rule.id, kind, 0, len(new)]], len(original))
+        self._remember(original, new, rule.id, kind)
         return new
 
-    def _scrub_string(self, text: str, plan: _Plan, path: list[str], meta: dict[str, Any] | None) -> Any:
+    def _scrub_string(
+        self, text: str, plan: _Plan, path: list[str], key: str | None, meta: dict[str, Any] | None
+    ) -> Any:
         if len(text) <= _MAX_CACHED_STRING:
-            cache_key = (plan.id, text)
-            result = self._strings.get(cache_key)
+            result = plan.strings.get(text)
             if result is None:
-                if len(self._strings) > _CACHE_LIMIT:
-                    self._strings.clear()
+                if self._cached > _CACHE_LIMIT:
+                    self._reset()
                 result = self._compute(text, plan)
-                self._strings[cache_key] = result
+                plan.strings[text] = result
+                self._cached += 1
         else:
             result = self._compute(text, plan)
         if result is _UNCHANGED:
             return text
-        _record(meta, path, result.remarks, len(text))
+        _record(meta, path, key, result.remarks, len(text))
+        if self._found is not None and result.originals:
+            for original, replacement, rule_id, kind in result.originals:
+                self._remember(original, replacement, rule_id, kind)
         return result.value
 
-    def _scrub_number(self, value: int, plan: _Plan, path: list[str], meta: dict[str, Any] | None) -> Any:
+    def _remember(self, original: str, replacement: str, rule_id: str, kind: str) -> None:
+        """Note a sensitive value so that its other occurrences are replaced too."""
+        if self._found is not None and _propagates(original):
+            self._found.setdefault(original.strip("'\""), (replacement, rule_id, kind))
+
+    def _scrub_number(
+        self, value: int, plan: _Plan, path: list[str], key: str | None, meta: dict[str, Any] | None
+    ) -> Any:
         text = str(value)
-        for rule in plan.string_rules:
+        for rule in plan.detector_rules:
             if rule.detector is not None and rule.detector.name in _NUMERIC_DETECTORS and any(rule.detector.find(text)):
-                new, kind = self._apply(text, rule, whole=True)
-                _record(meta, path, [[rule.id, kind, 0, len(new)]], len(text))
+                new, kind = self._apply(text, rule)
+                _record(meta, path, key, [[rule.id, kind, 0, len(new)]], len(text))
                 return None if rule.action.type is ActionType.REMOVE else new
         return value
 
     def _compute(self, text: str, plan: _Plan) -> _Result:
         spans: list[tuple[int, int, Rule]] = []
-        for rule in plan.string_rules:
-            if rule.detector is not None:
-                spans.extend((a, b, rule) for a, b in rule.detector.find(text))
-            elif rule.pattern is not None:
-                spans.extend(self._pattern_spans(rule, text))
+        for family in plan.families:
+            if family.trigger(text):
+                spans.extend(self._detector_spans(text, family))
+        for rule in plan.pattern_rules:
+            spans.extend(self._pattern_spans(rule, text))
         if plan.key_rules and "=" in text:
             for match in _KEY_VALUE.finditer(text):
                 key_rule = self._key_rule_for(match.group(1), plan)
@@ -252,7 +379,9 @@ class Scrubber:
         for _, _, rule in spans:
             if rule.action.type is ActionType.REMOVE:
                 return _Result(None, [[rule.id, "x"]])
-        # Spans arrive in rule order; where two overlap, the earlier rule wins.
+        # Where two spans overlap, the earlier rule wins.
+        order = self._order
+        spans.sort(key=lambda s: (order[id(s[2])], s[0]))
         accepted: list[tuple[int, int, Rule]] = []
         for span in spans:
             if not _PLACEHOLDER.fullmatch(text, span[0], span[1]) and not any(
@@ -262,21 +391,40 @@ class Scrubber:
         accepted.sort(key=lambda s: s[0])
         out: list[str] = []
         remarks: list[Remark] = []
+        originals: list[tuple[str, str, str, str]] = []
         cursor = 0
         length = 0
         for start, end, rule in accepted:
             original = text[start:end]
-            replacement, kind = self._apply(original, rule, whole=False)
+            replacement, kind = self._apply(original, rule)
             out.append(text[cursor:start])
             length += start - cursor
             out.append(replacement)
             remarks.append([rule.id, kind, length, length + len(replacement)])
+            originals.append((original, replacement, rule.id, kind))
             length += len(replacement)
             cursor = end
         if not remarks:
             return _UNCHANGED
         out.append(text[cursor:])
-        return _Result("".join(out), remarks)
+        return _Result("".join(out), remarks, originals)
+
+    def _detector_spans(self, text: str, family: _Family) -> list[tuple[int, int, Rule]]:
+        """One pass of a family's combined regex; a rejected candidate falls back to detector by detector."""
+        spans: list[tuple[int, int, Rule]] = []
+        rules = family.rules
+        for match in family.pattern.finditer(text):
+            name = match.lastgroup or ""
+            rule = rules[int(name[1:])]
+            detector = rule.detector
+            assert detector is not None
+            if detector.validate is not None and not detector.validate(match.group(name)):
+                # A look-alike: another detector may still match around here, so check each one.
+                return [(a, b, r) for r in rules if r.detector is not None for a, b in r.detector.find(text)]
+            start, end = match.span(f"{name}_secret") if detector.has_secret_group else match.span(name)
+            if end > start:
+                spans.append((start, end, rule))
+        return spans
 
     def _pattern_spans(self, rule: Rule, text: str) -> list[tuple[int, int, Rule]]:
         assert rule.pattern is not None
@@ -306,7 +454,7 @@ class Scrubber:
                 return rule
         return None
 
-    def _apply(self, original: str, rule: Rule, *, whole: bool) -> tuple[str, str]:
+    def _apply(self, original: str, rule: Rule) -> tuple[str, str]:
         action = rule.action
         if action.type is ActionType.MASK:
             keep = min(action.keep_last, len(original))
@@ -315,6 +463,71 @@ class Scrubber:
             digest = hmac.new(self._hash_key, original.encode(), hashlib.sha256).hexdigest()[:32]
             return f"[hash:{digest}]", "p"
         return rule.placeholder, "s"
+
+
+def _occurs_in(found: dict[str, tuple[str, str, str]], event: dict[str, Any]) -> bool:
+    """Cheap check on the serialized event: does any sensitive value still occur?"""
+    text = orjson.dumps(event)
+    return any(orjson.dumps(value)[1:-1] in text for value in found)
+
+
+def _always(text: str) -> bool:
+    return True
+
+
+def _propagates(value: str) -> bool:
+    """Long and distinctive enough that replacing its other occurrences can't hit ordinary text."""
+    value = value.strip("'\"")
+    if len(value) < 6 or _PLACEHOLDER.fullmatch(value):
+        return False
+    return not (value.isalpha() and (value.islower() or value.isupper()))
+
+
+class _Propagator:
+    """Replaces further occurrences of values already found sensitive, recording `_meta` remarks."""
+
+    def __init__(self, found: dict[str, tuple[str, str, str]], meta: dict[str, Any]) -> None:
+        self._found = found
+        self._meta = meta
+        self._pattern = re.compile("|".join(re.escape(v) for v in sorted(found, key=len, reverse=True)))
+
+    def walk(self, value: Any, path: list[str]) -> Any:
+        """Return the value with every known-sensitive substring replaced."""
+        if isinstance(value, str):
+            return self._replace(value, path) if self._pattern.search(value) else value
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if isinstance(child, str | dict | list):
+                    path.append(key)
+                    new = self.walk(child, path)
+                    path.pop()
+                    if new is not child:
+                        value[key] = new
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                if isinstance(child, str | dict | list):
+                    path.append(str(index))
+                    new = self.walk(child, path)
+                    path.pop()
+                    if new is not child:
+                        value[index] = new
+        return value
+
+    def _replace(self, text: str, path: list[str]) -> str:
+        out: list[str] = []
+        remarks: list[Remark] = []
+        cursor = length = 0
+        for match in self._pattern.finditer(text):
+            replacement, rule_id, kind = self._found[match.group(0)]
+            out.append(text[cursor : match.start()])
+            length += match.start() - cursor
+            out.append(replacement)
+            remarks.append([rule_id, kind, length, length + len(replacement)])
+            length += len(replacement)
+            cursor = match.end()
+        out.append(text[cursor:])
+        _record(self._meta, path, None, remarks, len(text))
+        return "".join(out)
 
 
 def _is_pair_list(value: list[Any]) -> bool:
@@ -331,12 +544,16 @@ def _to_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _record(meta: dict[str, Any] | None, path: list[str], remarks: list[Remark], original_length: int) -> None:
+def _record(
+    meta: dict[str, Any] | None, path: list[str], key: str | None, remarks: list[Remark], original_length: int
+) -> None:
     if meta is None:
         return
     node = meta
     for segment in path:
         node = node.setdefault(segment, {})
+    if key is not None:
+        node = node.setdefault(key, {})
     entry = node.setdefault("", {})
     entry.setdefault("rem", []).extend(remarks)
     entry.setdefault("len", original_length)

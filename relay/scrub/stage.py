@@ -25,6 +25,8 @@ class ScrubStage:
     async def process(self, ctx: ProcessingContext) -> None:
         """Scrub every item and the envelope header's trace context."""
         scrubber = self._registry.for_project(ctx.project)
+        if not scrubber.rules:
+            return  # `rules: []`: the project opted out of scrubbing; items pass unchanged
         forward_unscannable = ctx.project is not None and ctx.project.forward_unscannable
         failed = []
         unscannable = []
