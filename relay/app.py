@@ -55,7 +55,12 @@ def create_app(
     upstream = upstream or UpstreamRouter(config.upstream)
     forwarder = Forwarder(spool, upstream, config.upstream, outcomes, limits, metrics, clock)
     ingest = IngestService(
-        config.limits, Router(config), build_stages(config, limits) if stages is None else stages, spool, outcomes, clock
+        config.limits,
+        Router(config),
+        build_stages(config, limits) if stages is None else stages,
+        spool,
+        outcomes,
+        clock,
     )
     state = RelayState(
         config=config,

@@ -263,7 +263,7 @@ class _Compiler:
         try:
             for selector in inc + exc:
                 expand(selector.lstrip("!"))
-            return Selector(inc, exc)
+            return selector_for(inc, exc)
         except SelectorError as exc_:
             self.problem(line, where, str(exc_))
             return None
@@ -294,6 +294,18 @@ class _Compiler:
                 )
             )
         return tests
+
+
+_SELECTORS: dict[tuple[tuple[str, ...], tuple[str, ...]], Selector] = {}
+
+
+def selector_for(include: list[str], exclude: list[str]) -> Selector:
+    """One shared Selector per distinct include/exclude list, so the engine evaluates each once per path."""
+    key = (tuple(include), tuple(exclude))
+    selector = _SELECTORS.get(key)
+    if selector is None:
+        selector = _SELECTORS[key] = Selector(include, exclude)
+    return selector
 
 
 def _as_list(value: Any) -> list[str] | None:

@@ -234,7 +234,8 @@ _add(Detector(
 
 _FAMILIES = {
     "email": "email", "credit_card": "numeric", "us_ssn": "numeric", "phone": "numeric", "ipv4": "numeric",
-    "imei": "numeric", "iban": "iban", "ipv6": "hexsep", "mac": "hexsep", "user_path": "path", "url_credentials": "url",
+    "imei": "numeric", "iban": "numeric", "ipv6": "hexsep", "mac": "hexsep", "user_path": "path",
+    "url_credentials": "url",
     "auth_header": "words", "key_value_secret": "words", "aws_secret_key": "words", "pem_private_key": "token",
     "jwt": "token", "aws_access_key": "token", "github_token": "token", "gitlab_token": "token",
     "slack_token": "token", "stripe_key": "token", "google_api_key": "token", "openai_key": "token",
@@ -243,25 +244,53 @@ for _name, _family in _FAMILIES.items():
     DETECTORS[_name] = replace(DETECTORS[_name], family=_family)
 
 _NUMERIC_RUN = re.compile(r"\d[\d .()/-]{5,}\d")
-_IBAN_START = re.compile(r"[A-Z]{2}\d{2}")
-_HEX_SEPARATED = re.compile(r"[0-9A-Fa-f]:[0-9A-Fa-f]|::|[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-")
+_IPV6_LIKE = re.compile(r"::|(?:[0-9A-Fa-f]{1,4}:){3}")
+_MAC_DASHED = re.compile(r"(?:[0-9A-Fa-f]{2}-){5}")
 _TOKEN_PREFIX = re.compile(
     r"eyJ|PRIVATE KEY|A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|NPA|NVA|IPA)|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox|"
     r"hooks\.slack|_live_|_test_|whsec_|AIza|ya29\.|GOCSPX-|sk-"
 )
-_SECRET_WORD = re.compile(
-    r"bearer|basic|digest|token|negotiate|pass|pwd|secret|session|sid|csrf|xsrf|auth|cred|sig|key|aws", re.I
-)
+_SECRET_WORDS_LOWER = ("pass", "pwd", "secret", "token", "key", "auth", "sess", "sid", "csrf", "xsrf", "cred", "sig",
+                       "bearer", "basic", "digest", "negotiate", "aws")  # fmt: skip
+
+
+def _has_secret_word(text: str) -> bool:
+    lower = text.lower()
+    return any(word in lower for word in _SECRET_WORDS_LOWER)
+
+
+# Families whose matches always contain a run found by this regex: only those windows are scanned.
+def _numeric_run_worth_scanning(text: str, start: int, end: int) -> bool:
+    """Could a card, IBAN, SSN, phone, IP or IMEI be here? Dates, times and versions are not."""
+    run = text[start:end]
+    digits = len(run) - run.count(" ") - run.count(".") - run.count("-") - run.count("/") - run.count("(")
+    digits -= run.count(")")
+    if digits >= 12:  # cards, IMEIs, IBANs, long phone numbers
+        return True
+    before = text[start - 1] if start else ""
+    if before in "+(" or run[0] == "0" or digits in (9, 10, 11):  # phones, SSNs
+        return True
+    if run.count(".") == 3:  # IPv4
+        return True
+    return start >= 2 and text[start - 2 : start].isupper()  # IBAN country code and check digits
+
+
+WINDOWS: dict[str, tuple[re.Pattern[str], int, int, Callable[[str, int, int], bool]]] = {
+    # (run regex, context before, context after, run filter)
+    "numeric": (_NUMERIC_RUN, 12, 16, _numeric_run_worth_scanning),
+}
 
 # family -> cheap test on a whole string: False means no detector of the family can match.
 TRIGGERS: dict[str, Callable[[str], bool]] = {
     "email": lambda text: "@" in text,
     "numeric": lambda text: _NUMERIC_RUN.search(text) is not None,
-    "iban": lambda text: _IBAN_START.search(text) is not None,
-    "hexsep": lambda text: _HEX_SEPARATED.search(text) is not None,
-    "path": DETECTORS["user_path"].hint,
+    "hexsep": lambda text: (
+        (("::" in text or text.count(":") >= 3) and _IPV6_LIKE.search(text) is not None)
+        or (text.count("-") >= 5 and _MAC_DASHED.search(text) is not None)
+    ),
+    "path": lambda text: "/home/" in text or "Users" in text or "Settings" in text,
     "url": lambda text: "://" in text,
-    "words": lambda text: _SECRET_WORD.search(text) is not None,
+    "words": _has_secret_word,
     "token": lambda text: _TOKEN_PREFIX.search(text) is not None,
 }
 

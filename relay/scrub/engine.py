@@ -12,22 +12,21 @@ import hmac
 import itertools
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import regex
 
 from ..errors import RelayError
 from ..rules.keys import normalize_key
 from ..rules.model import ActionType, Rule
 from ..rules.selectors import SEP
-from .detectors import TRIGGERS, combine
+from .detectors import TRIGGERS, WINDOWS, combine
 
 # key=value pairs inside strings: query strings, form bodies, log lines.
-_KEY_VALUE = regex.compile(r"(?:^|(?<=[?&;,\s]))([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
-_PLACEHOLDER = regex.compile(r"\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{32})\]")
+_KEY_VALUE = re.compile(r"(?:^|(?<=[?&;,\s]))([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
+_PLACEHOLDER = re.compile(r"\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{32})\]")
 _MAX_DEPTH = 128
 _MAX_CACHED_STRING = 512
 _CACHE_LIMIT = 100_000
@@ -47,6 +46,7 @@ class _Family:
     trigger: Callable[[str], bool]
     rules: tuple[Rule, ...]
     pattern: re.Pattern[str]
+    windows: tuple[re.Pattern[str], int, int, Callable[[str, int, int], bool]] | None = None  # scan only near runs
 
 
 @dataclass(slots=True, eq=False)
@@ -63,14 +63,19 @@ class _Plan:
     keep_rules: tuple[Rule, ...]  # allowlist patterns
     key_rules: tuple[Rule, ...]  # for key=value pairs inside strings
     min_len: int  # shorter strings can't match anything
+    skip: bool = False  # keep or dead: nothing to do in this subtree
+    scan: bool = False  # strings here are scanned by detectors, patterns or key=value rules
     children: dict[str, _Plan] = field(default_factory=dict)
     item: _Plan | None = None
     strings: dict[str, _Result] = field(default_factory=dict)
 
-    @property
-    def scans_strings(self) -> bool:
-        """Whether strings here need looking at."""
-        return bool(self.families or self.pattern_rules or self.key_rules)
+    def __post_init__(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute the derived flags the walker reads."""
+        self.skip = self.keep or self.dead
+        self.scan = bool(self.families or self.pattern_rules or self.key_rules)
 
 
 @dataclass(slots=True)
@@ -102,6 +107,8 @@ class Scrubber:
         self._key_rules = [r for r in act if r.keys is not None]
         self._string_rules = [r for r in act if r.detector is not None or r.pattern is not None]
         self._combined: dict[tuple[str, ...], re.Pattern[str]] = {}
+        self._family_sets: dict[tuple[int, ...], tuple[_Family, ...]] = {}
+        self._key_names: dict[tuple[tuple[Rule, ...], str], Rule | None] = {}
         self._plan_ids = itertools.count(1)
         self._cached = 0
         self._root = self._make_plan("", "")
@@ -150,7 +157,7 @@ class Scrubber:
         plan = self._root
         for segment in root.split(SEP) if root else ():
             plan = self._child(plan, segment)
-        if plan.keep or not plan.scans_strings:
+        if plan.keep or not plan.scan:
             return text
         result = self._compute(text, plan)
         return text if result is _UNCHANGED else result.value
@@ -167,6 +174,7 @@ class Scrubber:
             child = self._make_plan(shape, key)
             if plan.keep:
                 child.keep = True
+                child.refresh()
             plan.children[key] = child
             self._cached += 1
         return child
@@ -177,22 +185,36 @@ class Scrubber:
         self._cached = 0
 
     def _make_plan(self, shape: str, key: str) -> _Plan:
-        keep = any(r.selector.matches(shape) for r in self._keep_subtree)
+        matches: dict[int, bool] = {}  # rules share selectors: evaluate each distinct one once
+
+        def selected(rule: Rule) -> bool:
+            found = matches.get(id(rule.selector))
+            if found is None:
+                found = matches[id(rule.selector)] = rule.selector.matches(shape)
+            return found
+
+        keep = any(selected(r) for r in self._keep_subtree)
         key_rule = None
         if key and key != "#":
             normalized = normalize_key(key)
-            kept = any(r.keys is not None and r.keys.fullmatch(normalized) and r.selector.matches(shape)
-                       for r in self._keep_keys)  # fmt: skip
+            kept = any(r.keys is not None and r.keys.fullmatch(normalized) and selected(r) for r in self._keep_keys)
             if not kept:
                 for rule in self._key_rules:
-                    if rule.keys is not None and rule.keys.fullmatch(normalized) and rule.selector.matches(shape):
+                    if rule.keys is not None and rule.keys.fullmatch(normalized) and selected(rule):
                         key_rule = rule
                         break
-        strings = [r for r in self._string_rules if r.selector.matches(shape)]
+        strings = [r for r in self._string_rules if selected(r)]
         detector_rules = tuple(r for r in strings if r.detector is not None)
         pattern_rules = tuple(r for r in strings if r.pattern is not None)
-        dead = key_rule is None and not any(
-            r.selector.may_match_within(shape) for r in (*self._string_rules, *self._key_rules)
+        key_rules = tuple(r for r in self._key_rules if selected(r))
+        dead = (
+            key_rule is None
+            and not strings
+            and not key_rules
+            and not any(
+                sel.may_match_within(shape)
+                for sel in {id(r.selector): r.selector for r in (*self._string_rules, *self._key_rules)}.values()
+            )
         )
         return _Plan(
             shape=shape,
@@ -202,12 +224,19 @@ class Scrubber:
             detector_rules=detector_rules,
             families=self._families(detector_rules),
             pattern_rules=pattern_rules,
-            keep_rules=tuple(r for r in self._keep_strings if r.selector.matches(shape)),
-            key_rules=tuple(r for r in self._key_rules if r.selector.matches(shape)),
+            keep_rules=tuple(r for r in self._keep_strings if selected(r)),
+            key_rules=key_rules,
             min_len=1 if pattern_rules else 3 if self._key_rules else _MIN_DETECTOR_LENGTH,
         )
 
     def _families(self, rules: tuple[Rule, ...]) -> tuple[_Family, ...]:
+        cache_key = tuple(id(r) for r in rules)
+        cached = self._family_sets.get(cache_key)
+        if cached is None:
+            cached = self._family_sets[cache_key] = self._build_families(rules)
+        return cached
+
+    def _build_families(self, rules: tuple[Rule, ...]) -> tuple[_Family, ...]:
         by_family: dict[str, list[Rule]] = {}
         for rule in rules:
             assert rule.detector is not None
@@ -218,7 +247,7 @@ class Scrubber:
             pattern = self._combined.get(ids)
             if pattern is None:
                 pattern = self._combined[ids] = combine([r.detector for r in members if r.detector is not None])
-            families.append(_Family(TRIGGERS.get(name, _always), tuple(members), pattern))
+            families.append(_Family(TRIGGERS.get(name, _always), tuple(members), pattern, WINDOWS.get(name)))
         return tuple(families)
 
     # -- walking ------------------------------------------------------------------------
@@ -227,14 +256,13 @@ class Scrubber:
         self, value: Any, plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int, key: str | None
     ) -> Any:
         """Scrub one value whose plan is known; `key` is its name in the parent (None at the root)."""
-        if plan.key_rule is not None and value is not None and type(value) is not bool:
-            return self._redact_whole(value, plan.key_rule, path, key, meta)
         kind = type(value)
+        if plan.key_rule is not None and value is not None and kind is not bool:
+            return self._redact_whole(value, plan.key_rule, path, key, meta)
         if kind is str:
-            if plan.scans_strings and len(value) >= plan.min_len:
+            if plan.scan and len(value) >= plan.min_len:
                 return self._scrub_string(value, plan, path, key, meta)
-            return value
-        if kind is dict or kind is list:
+        elif kind is dict or kind is list:
             if key is not None:
                 path.append(key)
             if kind is dict:
@@ -243,48 +271,67 @@ class Scrubber:
                 self._walk_list(value, plan, path, meta, depth + 1)
             if key is not None:
                 path.pop()
-            return value
-        if kind is int and plan.detector_rules and abs(value) >= 10**12:
+        elif kind is int and plan.detector_rules and abs(value) >= 10**12:
             return self._scrub_number(value, plan, path, key, meta)
         return value
 
-    def _tick(self, depth: int) -> None:
+    def _walk_dict(
+        self, obj: dict[str, Any], plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int
+    ) -> None:
+        # The hot loop: strings are handled inline, with memoized results checked first.
         if depth > _MAX_DEPTH:
             raise ScrubError(f"payload nested deeper than {_MAX_DEPTH} levels")
         self._containers += 1
         if self._containers & 31 == 0 and time.perf_counter() > self._deadline:
             raise ScrubError(f"scrubbing took longer than {self._time_limit:g}s")
-
-    def _walk_dict(
-        self, obj: dict[str, Any], plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int
-    ) -> None:
-        self._tick(depth)
         children = plan.children
         for key, value in obj.items():
             kind = type(value)
-            if value is None or kind is bool or kind is float:
-                continue
-            child = children.get(key) or self._child(plan, key)
-            if child.keep or child.dead:
-                continue
-            if kind is str and child.key_rule is None:
-                if child.scans_strings and len(value) >= child.min_len:
+            if kind is str:
+                child = children.get(key) or self._child(plan, key)
+                if child.skip:
+                    continue
+                if child.key_rule is None:
+                    if not child.scan or len(value) < child.min_len or child.strings.get(value) is _UNCHANGED:
+                        continue
                     new = self._scrub_string(value, child, path, key, meta)
-                    if new is not value:
-                        obj[key] = new
-                continue
-            new = self._value(value, child, path, meta, depth, key)
+                else:
+                    new = self._redact_whole(value, child.key_rule, path, key, meta)
+            elif kind is dict or kind is list:
+                child = children.get(key) or self._child(plan, key)
+                if child.skip:
+                    continue
+                if child.key_rule is None:
+                    path.append(key)
+                    if kind is dict:
+                        self._walk_dict(value, child, path, meta, depth + 1)
+                    else:
+                        self._walk_list(value, child, path, meta, depth + 1)
+                    path.pop()
+                    continue
+                new = self._redact_whole(value, child.key_rule, path, key, meta)
+            elif kind is int:
+                child = children.get(key) or self._child(plan, key)
+                if child.skip:
+                    continue
+                new = self._value(value, child, path, meta, depth, key)
+            else:
+                continue  # None, booleans and floats carry nothing to scrub
             if new is not value:
                 obj[key] = new
 
     def _walk_list(
         self, items: list[Any], plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int
     ) -> None:
-        self._tick(depth)
-        if items and _is_pair_list(items):  # [["Header", "value"], ...] as Sentry normalizes headers and cookies
+        if depth > _MAX_DEPTH:
+            raise ScrubError(f"payload nested deeper than {_MAX_DEPTH} levels")
+        self._containers += 1
+        if self._containers & 31 == 0 and time.perf_counter() > self._deadline:
+            raise ScrubError(f"scrubbing took longer than {self._time_limit:g}s")
+        if items and type(items[0]) is list and _is_pair_list(items):  # [["Header", "value"], ...] form
             for index, pair in enumerate(items):
                 child = self._child(plan, pair[0])
-                if child.keep or child.dead or pair[1] is None:
+                if child.skip or pair[1] is None:
                     continue
                 path.append(str(index))
                 new = self._value(pair[1], child, path, meta, depth, "1")
@@ -294,12 +341,19 @@ class Scrubber:
             return
         child = plan.item or self._child(plan, "#")
         plan.item = child
-        if child.keep or child.dead:
+        if child.skip:
             return
+        strings = child.strings
         for index, value in enumerate(items):
-            if value is None or type(value) is bool or type(value) is float:
+            kind = type(value)
+            if kind is str and child.key_rule is None:
+                if not child.scan or len(value) < child.min_len or strings.get(value) is _UNCHANGED:
+                    continue
+                new = self._scrub_string(value, child, path, str(index), meta)
+            elif kind is str or kind is dict or kind is list or kind is int:
+                new = self._value(value, child, path, meta, depth, str(index))
+            else:
                 continue
-            new = self._value(value, child, path, meta, depth, str(index))
             if new is not value:
                 items[index] = new
 
@@ -413,7 +467,11 @@ class Scrubber:
         """One pass of a family's combined regex; a rejected candidate falls back to detector by detector."""
         spans: list[tuple[int, int, Rule]] = []
         rules = family.rules
-        for match in family.pattern.finditer(text):
+        if family.windows is None:
+            matches: Iterable[re.Match[str]] = family.pattern.finditer(text)
+        else:
+            matches = self._windowed(text, family)
+        for match in matches:
             name = match.lastgroup or ""
             rule = rules[int(name[1:])]
             detector = rule.detector
@@ -425,6 +483,22 @@ class Scrubber:
             if end > start:
                 spans.append((start, end, rule))
         return spans
+
+    @staticmethod
+    def _windowed(text: str, family: _Family) -> Iterator[re.Match[str]]:
+        """Matches of the family's pattern near each run of its window regex (each match once)."""
+        assert family.windows is not None
+        runs, before, after, worth = family.windows
+        size = len(text)
+        done = 0
+        for run in runs.finditer(text):
+            if not worth(text, run.start(), run.end()):
+                continue
+            start = max(done, run.start() - before)
+            for match in family.pattern.finditer(text, start, min(size, run.end() + after)):
+                if match.start() >= done:
+                    done = match.end()
+                    yield match
 
     def _pattern_spans(self, rule: Rule, text: str) -> list[tuple[int, int, Rule]]:
         assert rule.pattern is not None
@@ -448,11 +522,19 @@ class Scrubber:
         return kept
 
     def _key_rule_for(self, name: str, plan: _Plan) -> Rule | None:
+        cache_key = (plan.key_rules, name)
+        if cache_key in self._key_names:
+            return self._key_names[cache_key]
         normalized = normalize_key(name)
+        found = None
         for rule in plan.key_rules:
             if rule.keys is not None and rule.keys.fullmatch(normalized):
-                return rule
-        return None
+                found = rule
+                break
+        if len(self._key_names) > _CACHE_LIMIT:
+            self._key_names.clear()
+        self._key_names[cache_key] = found
+        return found
 
     def _apply(self, original: str, rule: Rule) -> tuple[str, str]:
         action = rule.action
