@@ -17,6 +17,7 @@ WORKDIR /src
 # pyproject.toml names README.md as the package readme, so the build needs it.
 COPY pyproject.toml README.md ./
 COPY relay ./relay
+COPY rules ./rules
 RUN /opt/relay/bin/pip install --no-cache-dir .
 
 # ---- runtime ----
