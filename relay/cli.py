@@ -75,6 +75,7 @@ def summarize(config: Config) -> str:
         f" (timeout {config.upstream.timeout:g}s, concurrency {config.upstream.concurrency})",
         f"  unknown_projects: {config.unknown_projects.value}",
         f"  queue: {config.queue.max_envelopes} envelopes / {format_size(config.queue.max_bytes)}",
+        f"  rules: {', '.join(config.rules) or '(none: scrubbing off)'}",
         f"  projects: {len(config.projects)}",
     ]
     for project in config.projects:
@@ -84,6 +85,8 @@ def summarize(config: Config) -> str:
             else config.upstream.url
         )
         state = " (disabled)" if project.disabled else ""
+        if project.rules is not None:
+            state += f" rules: {', '.join(project.rules) or '(none)'}"
         lines.append(f"    - {project.id}: {len(project.keys)} key(s) -> {destination}{state}")
     return "\n".join(lines)
 
