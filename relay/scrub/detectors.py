@@ -267,8 +267,7 @@ def _numeric_run_worth_scanning(text: str, start: int, end: int) -> bool:
     digits -= run.count(")")
     if digits >= 12:  # cards, IMEIs, IBANs, long phone numbers
         return True
-    before = text[start - 1] if start else ""
-    if before in "+(" or run[0] == "0" or digits in (9, 10, 11):  # phones, SSNs
+    if (start and text[start - 1] in "+(") or run[0] == "0" or digits in (9, 10, 11):  # phones, SSNs
         return True
     if run.count(".") == 3:  # IPv4
         return True
