@@ -22,7 +22,7 @@ _RULE_KEYS = ("id", "description", "detector", "pattern", "group", "keys", "sele
               "with", "mask_char", "keep_last", "flags")  # fmt: skip
 _PACK_KEYS = ("pack", "description", "defaults", "rules", "tests")
 _TEST_KEYS = ("name", "input", "expect", "absent", "present")
-_REGEX_TIMEOUT_CHECK = "x" * 64
+_PROBE_FILLERS = ("x", "a", "0", " ", "ab", "a1")
 
 
 class RuleError(RelayError):
@@ -231,8 +231,9 @@ class _Compiler:
         if compiled.search(""):
             self.problem(line, where, f"pattern {raw!r} matches the empty string, which would match everywhere")
             return None
-        try:  # a cheap smoke test for catastrophic backtracking on a plain string
-            compiled.search(_REGEX_TIMEOUT_CHECK, timeout=0.05)
+        try:  # smoke tests for catastrophic backtracking, on runs of the pattern's own characters
+            for probe in _backtracking_probes(raw):
+                compiled.search(probe, timeout=0.05)
         except TimeoutError:
             self.problem(line, where, f"pattern {raw!r} backtracks catastrophically (timed out on a short string)")
             return None
@@ -294,6 +295,13 @@ class _Compiler:
                 )
             )
         return tests
+
+
+def _backtracking_probes(pattern: str) -> list[str]:
+    """Short strings that make textbook catastrophic patterns time out: runs of each literal, then a mismatch."""
+    literals = {ch for ch in pattern if ch.isalnum()}
+    fillers = list(_PROBE_FILLERS) + sorted(literals)[:8]
+    return [filler * (48 // len(filler)) + tail for filler in fillers for tail in ("!", "\n", "")]
 
 
 _SELECTORS: dict[tuple[tuple[str, ...], tuple[str, ...]], Selector] = {}

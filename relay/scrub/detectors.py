@@ -36,11 +36,35 @@ class Detector:
         if not self.hint(text):
             return
         group = "secret" if self.has_secret_group else 0
-        for match in self.pattern.finditer(text):
-            if self.validate is None or self.validate(match.group(0)):
-                start, end = match.span(group)
-                if end > start:
-                    yield start, end
+        pattern = self.pattern
+        validate = self.validate
+        pos = 0
+        while True:
+            match = pattern.search(text, pos)
+            if match is None:
+                return
+            if validate is not None and not validate(match.group(0)):
+                # A look-alike candidate may hide a real value: try it cut short at a separator
+                # ("4111 1111 1111 1111 2024" is a card and a year), then from the next character.
+                match = self._shorter(match, text) or None
+                if match is None:
+                    pos = pattern.search(text, pos).start() + 1  # type: ignore[union-attr]
+                    continue
+            start, end = match.span(group)
+            if end > start:
+                yield start, end
+            pos = max(match.end(), pos + 1)
+
+    def _shorter(self, match: re.Match[str], text: str) -> re.Match[str] | None:
+        """The longest valid prefix of a rejected candidate that ends before a separator."""
+        start, end = match.span()
+        assert self.validate is not None
+        for cut in range(end - 1, start, -1):
+            if text[cut] in " -./":
+                shorter = self.pattern.fullmatch(text, start, cut)
+                if shorter is not None and self.validate(shorter.group(0)):
+                    return shorter
+        return None
 
 
 def combine(detectors: list[Detector]) -> re.Pattern[str]:

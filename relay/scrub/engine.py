@@ -27,6 +27,8 @@ from .detectors import TRIGGERS, WINDOWS, combine
 # key=value pairs inside strings: query strings, form bodies, log lines.
 _KEY_VALUE = re.compile(r"(?:^|(?<=[?&;,\s]))([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
 _PLACEHOLDER = re.compile(r"\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{32})\]")
+# printf and format placeholders in message templates: `password=%s` is not a password.
+_TEMPLATE = re.compile(r"%(?:\([\w.]+\))?[-+ #0-9.]*[sdifrxXeEgGcaou]|\{[\w.]*(?::[^}]*)?\}")
 _MAX_DEPTH = 128
 _MAX_CACHED_STRING = 512
 _CACHE_LIMIT = 100_000
@@ -123,9 +125,7 @@ class Scrubber:
         """Scrub a JSON value in place (returning the new root); remarks go into `meta` if given."""
         self._deadline = time.perf_counter() + self._time_limit
         self._containers = 0
-        plan = self._root
-        for segment in root.split(SEP) if root else ():
-            plan = self._child(plan, segment)
+        plan = self._root_plan(root)
         if plan.keep or plan.dead:
             return payload
         return self._value(payload, plan, [], meta, 0, None)
@@ -142,7 +142,7 @@ class Scrubber:
         try:
             self.scrub(event, "", meta)
             if self._found and _occurs_in(self._found, event):
-                _Propagator(self._found, meta).walk(event, [])
+                _Propagator(self, self._found, meta).walk(event, self._root, [])
         finally:
             self._found = None
         if isinstance(existing, dict):
@@ -154,15 +154,24 @@ class Scrubber:
     def scrub_text(self, text: str, root: str) -> str | None:
         """Scrub free text (a text attachment) as one string at shape `root`."""
         self._deadline = time.perf_counter() + self._time_limit
-        plan = self._root
-        for segment in root.split(SEP) if root else ():
-            plan = self._child(plan, segment)
+        plan = self._root_plan(root)
         if plan.keep or not plan.scan:
             return text
         result = self._compute(text, plan)
         return text if result is _UNCHANGED else result.value
 
     # -- planning -----------------------------------------------------------------------
+
+    def _root_plan(self, root: str) -> _Plan:
+        """The plan at a root like `@log`: its segments are names, not keys, so key rules never apply to them."""
+        plan = self._root
+        for segment in root.split(SEP) if root else ():
+            child = plan.children.get(segment)
+            if child is None:
+                shape = f"{plan.shape}{SEP}{segment}" if plan.shape else segment
+                child = plan.children[segment] = self._make_plan(shape, "")
+            plan = child
+        return plan
 
     def _child(self, plan: _Plan, key: str) -> _Plan:
         """The plan for `plan`'s child under `key` (`#` for list items), built once."""
@@ -421,7 +430,8 @@ class Scrubber:
         if plan.key_rules and "=" in text:
             for match in _KEY_VALUE.finditer(text):
                 key_rule = self._key_rule_for(match.group(1), plan)
-                if key_rule is not None and not _PLACEHOLDER.fullmatch(match.group(2)):
+                value = match.group(2)
+                if key_rule is not None and not _PLACEHOLDER.fullmatch(value) and not _TEMPLATE.fullmatch(value):
                     spans.append((match.start(2), match.end(2), key_rule))
         if not spans:
             return _UNCHANGED
@@ -566,30 +576,41 @@ def _propagates(value: str) -> bool:
 
 
 class _Propagator:
-    """Replaces further occurrences of values already found sensitive, recording `_meta` remarks."""
+    """Replaces further occurrences of values already found sensitive, recording `_meta` remarks.
 
-    def __init__(self, found: dict[str, tuple[str, str, str]], meta: dict[str, Any]) -> None:
+    It follows the same plans as the rules: allowlisted (`keep`) and rule-free (`dead`) subtrees,
+    such as SDK info and ids, are left alone.
+    """
+
+    def __init__(self, scrubber: Scrubber, found: dict[str, tuple[str, str, str]], meta: dict[str, Any]) -> None:
+        self._scrubber = scrubber
         self._found = found
         self._meta = meta
         self._pattern = re.compile("|".join(re.escape(v) for v in sorted(found, key=len, reverse=True)))
 
-    def walk(self, value: Any, path: list[str]) -> Any:
+    def walk(self, value: Any, plan: _Plan, path: list[str]) -> Any:
         """Return the value with every known-sensitive substring replaced."""
         if isinstance(value, str):
             return self._replace(value, path) if self._pattern.search(value) else value
         if isinstance(value, dict):
             for key, child in value.items():
                 if isinstance(child, str | dict | list):
+                    child_plan = self._scrubber._child(plan, key)
+                    if child_plan.skip:
+                        continue
                     path.append(key)
-                    new = self.walk(child, path)
+                    new = self.walk(child, child_plan, path)
                     path.pop()
                     if new is not child:
                         value[key] = new
         elif isinstance(value, list):
+            item_plan = self._scrubber._child(plan, "#")
+            if item_plan.skip:
+                return value
             for index, child in enumerate(value):
                 if isinstance(child, str | dict | list):
                     path.append(str(index))
-                    new = self.walk(child, path)
+                    new = self.walk(child, item_plan, path)
                     path.pop()
                     if new is not child:
                         value[index] = new

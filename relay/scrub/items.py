@@ -13,26 +13,27 @@ from .engine import Scrubber, ScrubError
 # Item types whose payload is an event: scrubbed from the root, with Sentry `_meta` remarks.
 EVENT_TYPES = frozenset({"event", "transaction", "feedback", "replay_event"})
 # Other JSON items, scrubbed under a root named for their type (selectors: `$log`, `$session`...).
+# Roots start with "@" so they can never collide with (or be matched as) a key name.
 JSON_ROOTS: dict[str, str] = {
-    "session": "session",
-    "sessions": "sessions",
-    "user_report": "user_report",
-    "log": "log",
-    "otel_log": "log",
-    "span": "span",
-    "otel_span": "span",
-    "check_in": "check_in",
-    "security": "security",
-    "raw_security": "security",
-    "profile": "profile",
-    "profile_chunk": "profile",
-    "trace_metric": "trace_metric",
+    "session": "@session",
+    "sessions": "@sessions",
+    "user_report": "@user_report",
+    "log": "@log",
+    "otel_log": "@log",
+    "span": "@span",
+    "otel_span": "@span",
+    "check_in": "@check_in",
+    "security": "@security",
+    "raw_security": "@security",
+    "profile": "@profile",
+    "profile_chunk": "@profile",
+    "trace_metric": "@trace_metric",
 }
 # Binary by nature: can't be scanned, so dropped unless the project opts in.
 UNSCANNABLE_TYPES = frozenset({"replay_recording", "replay_video"})
 PASSTHROUGH_TYPES = frozenset({"client_report"})  # counts only, no personal data
 _TEXT_SUFFIXES = (".txt", ".log", ".json", ".csv", ".xml", ".yaml", ".yml", ".html", ".md", ".ndjson")
-_TRACE_HEADER_ROOT = "envelope\x1ftrace"
+_TRACE_HEADER_ROOT = "@envelope\x1ftrace"
 
 
 class Verdict(enum.Enum):
@@ -86,18 +87,18 @@ def _scrub_attachment(item: Item, scrubber: Scrubber) -> Verdict:
         return Verdict.UNSCANNABLE
     if is_json:
         try:
-            item.payload = orjson.dumps(scrubber.scrub(orjson.loads(item.payload), "attachment"))
+            item.payload = orjson.dumps(scrubber.scrub(orjson.loads(item.payload), "@attachment"))
             return Verdict.SCRUBBED
         except orjson.JSONDecodeError:
             pass  # not JSON after all: scrub it as text
-    scrubbed = scrubber.scrub_text(text, "attachment")
+    scrubbed = scrubber.scrub_text(text, "@attachment")
     item.payload = b"" if scrubbed is None else scrubbed.encode("utf-8")
     return Verdict.SCRUBBED
 
 
 def _scrub_unknown(item: Item, scrubber: Scrubber) -> Verdict:
     """Unknown item types pass only if they are JSON or text the engine can read."""
-    root = item.type
+    root = "@" + item.type
     try:
         payload = orjson.loads(item.payload)
     except orjson.JSONDecodeError:

@@ -247,10 +247,17 @@ def luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
+# How card numbers are grouped when written with separators (Visa/MC/Discover, Amex, Diners).
+_CARD_GROUPINGS = {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 4, 4, 4, 2), (4, 4, 4, 4, 1), (4, 6, 5), (4, 6, 4), (4, 4, 5)}
+
+
 def credit_card_valid(text: str) -> bool:
-    """13-19 digits, a known issuer prefix, and a valid Luhn checksum."""
+    """13-19 digits, grouped as cards are printed, a known issuer prefix, and a valid Luhn checksum."""
     number = digits_of(text)
     if not 13 <= len(number) <= 19 or len(set(number)) == 1:
+        return False
+    groups = tuple(len(g) for g in text.replace("-", " ").split())
+    if len(groups) > 1 and groups not in _CARD_GROUPINGS:
         return False
     two, four = int(number[:2]), int(number[:4])
     issuer = (
@@ -288,10 +295,16 @@ def ssn_valid(text: str) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
+# GSMA reporting body identifiers: the first two digits of every allocated IMEI.
+_IMEI_REPORTING_BODIES = frozenset(
+    {"00", "01", "10", "30", "33", "35", "44", "45", "49", "50", "51", "52", "53", "54", "86", "91", "98", "99"}
+)
+
+
 def imei_valid(text: str) -> bool:
-    """15 digits with a valid Luhn check digit, not all one digit."""
+    """15 digits, a real reporting-body prefix, and a valid Luhn check digit (thread ids and the like fail)."""
     number = digits_of(text)
-    return len(number) == 15 and len(set(number)) > 2 and luhn_valid(number)
+    return len(number) == 15 and number[:2] in _IMEI_REPORTING_BODIES and len(set(number)) > 2 and luhn_valid(number)
 
 
 def phone_valid(text: str) -> bool:
