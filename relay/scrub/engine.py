@@ -30,6 +30,7 @@ _PLACEHOLDER = re.compile(r"\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{32})\]")
 # printf and format placeholders in message templates: `password=%s` is not a password.
 _TEMPLATE = re.compile(r"%(?:\([\w.]+\))?[-+ #0-9.]*[sdifrxXeEgGcaou]|\{[\w.]*(?::[^}]*)?\}")
 _MAX_DEPTH = 128
+_TYPED_VALUE_KEYS = frozenset({"type", "value", "unit"})
 _MAX_CACHED_STRING = 512
 _CACHE_LIMIT = 100_000
 _NUMERIC_DETECTORS = ("credit_card", "imei")
@@ -369,6 +370,14 @@ class Scrubber:
     def _redact_whole(
         self, value: Any, rule: Rule, path: list[str], key: str | None, meta: dict[str, Any] | None
     ) -> Any:
+        if type(value) is dict and "value" in value and value.keys() <= _TYPED_VALUE_KEYS:
+            # A typed attribute ({"type": "string", "value": ...}, as in logs and spans): keep the shape.
+            if key is not None:
+                path.append(key)
+            value["value"] = self._redact_whole(value["value"], rule, path, "value", meta)
+            if key is not None:
+                path.pop()
+            return value
         original = value if isinstance(value, str) else _to_text(value)
         action = rule.action
         if action.type is ActionType.REMOVE:
