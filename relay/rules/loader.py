@@ -47,7 +47,18 @@ class _LineDict(dict[str, Any]):
     line: int = 0
 
 
+class _LineList(list[Any]):
+    lines: list[int]
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> list[Any]:
+    items = _LineList(loader.construct_sequence(node, deep=True))
+    items.lines = [child.start_mark.line + 1 for child in node.value]
+    return items
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def resolve_pack_path(name: str, base: Path | None = None) -> Path:
@@ -119,8 +130,9 @@ class _Compiler:
             rules_raw = []
         rules: list[Rule] = []
         seen: dict[str, int] = {}
+        lines = getattr(rules_raw, "lines", [])
         for index, rule_raw in enumerate(rules_raw):
-            rule = self.rule(rule_raw, index, defaults)
+            rule = self.rule(rule_raw, index, defaults, lines[index] if index < len(lines) else line)
             if rule is None:
                 continue
             if rule.id in seen:
@@ -136,9 +148,9 @@ class _Compiler:
             tests=tuple(tests),
         )
 
-    def rule(self, raw: Any, index: int, defaults: dict[str, Any]) -> Rule | None:
+    def rule(self, raw: Any, index: int, defaults: dict[str, Any], item_line: int) -> Rule | None:
         if not isinstance(raw, dict):
-            self.problems.append(f"{self.source}: rules[{index}]: each rule must be a mapping")
+            self.problem(item_line, f"rules[{index}]", "each rule must be a mapping")
             return None
         line = getattr(raw, "line", 0)
         rule_id = raw.get("id")
@@ -301,7 +313,9 @@ def _backtracking_probes(pattern: str) -> list[str]:
     """Short strings that make textbook catastrophic patterns time out: runs of each literal, then a mismatch."""
     literals = {ch for ch in pattern if ch.isalnum()}
     fillers = list(_PROBE_FILLERS) + sorted(literals)[:8]
-    return [filler * (48 // len(filler)) + tail for filler in fillers for tail in ("!", "\n", "")]
+    return [
+        filler * (size // len(filler)) + tail for size in (48, 1024) for filler in fillers for tail in ("!", "\n", "")
+    ]
 
 
 _SELECTORS: dict[tuple[tuple[str, ...], tuple[str, ...]], Selector] = {}

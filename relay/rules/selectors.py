@@ -85,6 +85,8 @@ def _split(selector: str) -> list[str]:
 
 
 def _segments_regex(selector: str) -> str:
+    while selector.endswith(".**"):  # a selector already covers everything beneath it
+        selector = selector[:-3]
     if selector == "":
         return ""
     regex_parts: list[str] = []

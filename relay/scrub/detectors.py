@@ -124,12 +124,12 @@ def _add(detector: Detector) -> None:
 
 _add(Detector(
     "email", "[email]",
-    re.compile(r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"),
+    re.compile(r"(?<![\w.%+\]-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"),
     _contains("@"),
 ))  # fmt: skip
 _add(Detector(
     "credit_card", "[creditcard]",
-    re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)"),
+    re.compile(r"(?<![\w.\]-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)"),
     _has_digits(13), v.credit_card_valid,
 ))  # fmt: skip
 _add(Detector(
@@ -139,13 +139,13 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "us_ssn", "[ssn]",
-    re.compile(r"(?<![\d-])\d{3}(?P<sep>[- ])\d{2}(?P=sep)\d{4}(?![\d-])"),
+    re.compile(r"(?<![\d\]-])\d{3}(?P<sep>[- ])\d{2}(?P=sep)\d{4}(?![\d-])"),
     _has_digits(9), v.ssn_valid,
 ))  # fmt: skip
 _add(Detector(
     "phone", "[phone]",
     re.compile(
-        r"(?<![\w+.:/-])(?:"
+        r"(?<![\w+.:/\]-])(?:"
         r"\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,6}"  # +44 20 7946 0958, +1 (415) 555-0100
         r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (415) 555-0100
         r"|\d{3}(?P<sep>[-. ])\d{3}(?P=sep)\d{4}"  # 415-555-0100, 415.555.0100
@@ -156,22 +156,22 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "ipv4", "[ip]",
-    re.compile(r"(?<![\w.:/-])(?<!\bv)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.-]|\.\d)"),
+    re.compile(r"(?<![\w.:/\]-])(?<!\bv)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.-]|\.\d)"),
     _has_digits(4), _ipv4_ok,
 ))  # fmt: skip
 _add(Detector(
     "ipv6", "[ip]",
-    re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]+)?(?![\w:])"),
+    re.compile(r"(?<![\w:.\]])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]+)?(?![\w:])"),
     _contains(":"), v.ipv6_valid,
 ))  # fmt: skip
 _add(Detector(
     "mac", "[mac]",
-    re.compile(r"(?<![\w:.-])[0-9A-Fa-f]{2}(?P<sep>[:-])(?:[0-9A-Fa-f]{2}(?P=sep)){4}[0-9A-Fa-f]{2}(?![\w:-])"),
+    re.compile(r"(?<![\w:.\]-])[0-9A-Fa-f]{2}(?P<sep>[:-])(?:[0-9A-Fa-f]{2}(?P=sep)){4}[0-9A-Fa-f]{2}(?![\w:-])"),
     _contains(":", "-"), lambda m: m.replace(":", "").replace("-", "").strip("0") not in ("", "ffffffffffff"),
 ))  # fmt: skip
 _add(Detector(
     "imei", "[imei]",
-    re.compile(r"(?<![\w-])\d{2}[ -]?\d{6}[ -]?\d{6}[ -]?\d(?![\w-])"),
+    re.compile(r"(?<![\w\]-])\d{2}[ -]?\d{6}[ -]?\d{6}[ -]?\d(?![\w-])"),
     _has_digits(15), v.imei_valid,
 ))  # fmt: skip
 _add(Detector(
@@ -199,7 +199,7 @@ _add(Detector(
 _add(Detector(
     "key_value_secret", "[Filtered]",
     re.compile(
-        rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[Filtered\]|-----|%[sdr(]|\{{|(?:Bearer|Basic|Digest|Token|Negotiate)\s)"
+        rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{{32}})\]|-----|%[sdr(]|\{{|(?:Bearer|Basic|Digest|Token|Negotiate)\s)"
         rf"(?P<secret>[^\s&\"',;)}}\]]{{3,}})", _I
     ),
     _contains("=", ":"),

@@ -444,14 +444,20 @@ class Scrubber:
                     spans.append((match.start(2), match.end(2), key_rule))
         if not spans:
             return _UNCHANGED
+        if "[" in text:  # never scrub inside a placeholder an earlier pass wrote (idempotency)
+            written = [m.span() for m in _PLACEHOLDER.finditer(text)]
+            if written:
+                spans = [s for s in spans if not any(s[0] < b and a < s[1] for a, b in written)]
+                if not spans:
+                    return _UNCHANGED
         if plan.keep_rules:
             kept = self._keep_spans(text, plan.keep_rules)
             spans = [s for s in spans if not any(s[0] < b and a < s[1] for a, b in kept)]
             if not spans:
                 return _UNCHANGED
         for _, _, rule in spans:
-            if rule.action.type is ActionType.REMOVE:
-                return _Result(None, [[rule.id, "x"]])
+            if rule.action.type is ActionType.REMOVE and rule.keys is None:
+                return _Result(None, [[rule.id, "x"]])  # detectors and patterns remove the whole value
         # Where two spans overlap, the earlier rule wins.
         order = self._order
         spans.sort(key=lambda s: (order[id(s[2])], s[0]))
@@ -557,6 +563,8 @@ class Scrubber:
 
     def _apply(self, original: str, rule: Rule) -> tuple[str, str]:
         action = rule.action
+        if action.type is ActionType.REMOVE:  # a key=value pair inside a string: drop the value only
+            return "", "x"
         if action.type is ActionType.MASK:
             keep = min(action.keep_last, len(original))
             return action.mask_char * (len(original) - keep) + original[len(original) - keep :], "m"

@@ -1,0 +1,449 @@
+"""Scrubbing per envelope item type: events with `_meta`, JSON items at their root, text, and what can't be scanned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from relay.envelope import Envelope, Item
+from relay.rules import load_pack
+from relay.scrub.engine import Scrubber, ScrubError
+from relay.scrub.items import Verdict, scrub_envelope_headers, scrub_item
+
+SHIPPED = [*load_pack("secrets").rules, *load_pack("pii").rules]
+
+
+def scrubber() -> Scrubber:
+    """The shipped `secrets` and `pii` packs."""
+    return Scrubber(SHIPPED, b"test-hash-key", 5.0)
+
+
+def item(headers: dict[str, Any], payload: Any) -> Item:
+    """An item with a JSON (dict/list) or raw bytes payload."""
+    return Item(dict(headers), payload if isinstance(payload, bytes) else orjson.dumps(payload))
+
+
+def scrubbed(headers: dict[str, Any], payload: Any) -> tuple[Verdict, Item]:
+    """Scrub one item with the shipped packs."""
+    it = item(headers, payload)
+    return scrub_item(it, scrubber()), it
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def test_event_scrubbed_with_meta() -> None:
+    """An event is scrubbed from its root and records `_meta`."""
+    verdict, it = scrubbed({"type": "event"}, {"message": "mail alice@example.com", "level": "error"})
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "message": "mail [email]",
+        "level": "error",
+        "_meta": {"message": {"": {"rem": [["pii.email", "s", 5, 12]], "len": 22}}},
+    }
+
+
+def test_transaction_scrubbed_with_meta_merged() -> None:
+    """A transaction's spans are scrubbed; `_meta` the SDK sent is kept and extended."""
+    sdk_meta = {"extra": {"": {"rem": [["!limit", "s"]], "len": 9000}}}
+    verdict, it = scrubbed(
+        {"type": "transaction"},
+        {
+            "type": "transaction",
+            "transaction": "/checkout",
+            "spans": [{"span_id": "9af0571ca31e416a", "description": "GET /u?email=bob@example.com"}],
+            "_meta": sdk_meta,
+        },
+    )
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "type": "transaction",
+        "transaction": "/checkout",
+        "spans": [{"span_id": "9af0571ca31e416a", "description": "GET /u?email=[email]"}],
+        "_meta": {
+            "extra": {"": {"rem": [["!limit", "s"]], "len": 9000}},
+            "spans": {"0": {"description": {"": {"rem": [["pii.email", "s", 13, 20]], "len": 28}}}},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "expected"),
+    [
+        (
+            "feedback",
+            {"contexts": {"feedback": {"message": "ring +44 20 7946 0958", "contact_email": "alice@example.com"}}},
+            {
+                "contexts": {"feedback": {"message": "ring [phone]", "contact_email": "[email]"}},
+                "_meta": {
+                    "contexts": {
+                        "feedback": {
+                            "message": {"": {"rem": [["pii.phone", "s", 5, 12]], "len": 21}},
+                            "contact_email": {"": {"rem": [["pii.email", "s", 0, 7]], "len": 17}},
+                        }
+                    }
+                },
+            },
+        ),
+        (
+            "replay_event",
+            {"type": "replay_event", "urls": ["https://shop.example.com/?email=alice@example.com"]},
+            {
+                "type": "replay_event",
+                "urls": ["https://shop.example.com/?email=[email]"],
+                "_meta": {"urls": {"0": {"": {"rem": [["pii.email", "s", 32, 39]], "len": 49}}}},
+            },
+        ),
+    ],
+)
+def test_other_event_types_scrubbed_with_meta(kind: str, payload: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Feedback and replay events are events too: scrubbed from the root with `_meta`."""
+    verdict, it = scrubbed({"type": kind}, payload)
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == expected
+
+
+def test_event_that_is_not_json_fails() -> None:
+    """An event payload that is not JSON can't be scrubbed: ScrubError (the stage drops it)."""
+    with pytest.raises(ScrubError, match=r"^event payload is not valid JSON"):
+        scrubbed({"type": "event"}, b"{not json")
+
+
+def test_event_that_is_not_an_object_fails() -> None:
+    """An event payload that is JSON but not an object fails."""
+    with pytest.raises(ScrubError, match=r"^event payload is not a JSON object$"):
+        scrubbed({"type": "event"}, b'["alice@example.com"]')
+
+
+def test_empty_payload_passes() -> None:
+    """An empty payload has nothing to scrub."""
+    verdict, it = scrubbed({"type": "event"}, b"")
+    assert (verdict, it.payload) == (Verdict.SCRUBBED, b"")
+
+
+# -- other JSON items --------------------------------------------------------------------------
+
+
+def test_session_ip_address_removed() -> None:
+    """A session keeps its fields; only `attrs.ip_address` is removed."""
+    verdict, it = scrubbed(
+        {"type": "session"},
+        {
+            "sid": "7c7b6e2f6b2d4a6c9a6b7c8d9e0f1a2b",
+            "did": "42",
+            "status": "ok",
+            "init": True,
+            "started": "2024-03-15T10:22:33Z",
+            "attrs": {"ip_address": "203.0.113.9", "release": "shop@1.2.3", "environment": "prod"},
+        },
+    )
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "sid": "7c7b6e2f6b2d4a6c9a6b7c8d9e0f1a2b",
+        "did": "42",
+        "status": "ok",
+        "init": True,
+        "started": "2024-03-15T10:22:33Z",
+        "attrs": {"ip_address": None, "release": "shop@1.2.3", "environment": "prod"},
+    }
+
+
+def test_sessions_aggregate_ip_address_removed() -> None:
+    """Aggregated sessions lose `attrs.ip_address` and keep their counts."""
+    verdict, it = scrubbed(
+        {"type": "sessions"},
+        {
+            "aggregates": [{"started": "2024-03-15T10:00:00Z", "exited": 3}],
+            "attrs": {"ip_address": "203.0.113.9", "release": "shop@1.2.3"},
+        },
+    )
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "aggregates": [{"started": "2024-03-15T10:00:00Z", "exited": 3}],
+        "attrs": {"ip_address": None, "release": "shop@1.2.3"},
+    }
+
+
+def test_user_report_email_name_and_comments() -> None:
+    """A user report has personal data in its email, name and comments scrubbed; its event id kept."""
+    verdict, it = scrubbed(
+        {"type": "user_report"},
+        {
+            "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+            "email": "alice@example.com",
+            "name": "Alice <alice@example.com>",
+            "comments": "call me at +44 20 7946 0958 or write to alice.w@example.org",
+        },
+    )
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+        "email": "[email]",
+        "name": "Alice <[email]>",
+        "comments": "call me at [phone] or write to [email]",
+    }
+
+
+def test_log_body_and_attributes() -> None:
+    """Log bodies are scrubbed; attributes keep their `{type, value}` shape with the value scrubbed."""
+    verdict, it = scrubbed(
+        {"type": "log"},
+        {
+            "items": [
+                {
+                    "timestamp": 1710498153.5,
+                    "level": "info",
+                    "body": "login alice@example.com password=hunter2-pw",
+                    "trace_id": "fb5cd9fddf8a465a8b0d054660cd6377",
+                    "attributes": {
+                        "user.email": {"type": "string", "value": "bob@example.com"},
+                        "password": {"type": "string", "value": "hunter2-pw"},
+                        "sentry.release": {"type": "string", "value": "shop@1.2.3"},
+                    },
+                }
+            ]
+        },
+    )
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "items": [
+            {
+                "timestamp": 1710498153.5,
+                "level": "info",
+                "body": "login [email] password=[Filtered]",
+                "trace_id": "fb5cd9fddf8a465a8b0d054660cd6377",
+                "attributes": {
+                    "user.email": {"type": "string", "value": "[email]"},
+                    "password": {"type": "string", "value": "[Filtered]"},
+                    "sentry.release": {"type": "string", "value": "shop@1.2.3"},
+                },
+            }
+        ]
+    }
+
+
+def test_log_body_scrubbed() -> None:
+    """A log body and string attribute values are scrubbed in place."""
+    verdict, it = scrubbed(
+        {"type": "log"},
+        {
+            "items": [
+                {
+                    "level": "info",
+                    "body": "mail to alice@example.com",
+                    "attributes": {"to": {"type": "string", "value": "+44 20 7946 0958"}},
+                }
+            ]
+        },
+    )
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "items": [
+            {"level": "info", "body": "mail to [email]", "attributes": {"to": {"type": "string", "value": "[phone]"}}}
+        ]
+    }
+
+
+def test_otel_log_uses_the_log_root() -> None:
+    """`otel_log` items are scrubbed like logs."""
+    verdict, it = scrubbed({"type": "otel_log"}, {"body": "from alice@example.com"})
+    assert (verdict, orjson.loads(it.payload)) == (Verdict.SCRUBBED, {"body": "from [email]"})
+
+
+def test_span_data() -> None:
+    """A span's data has tokens and emails scrubbed; its ids kept."""
+    verdict, it = scrubbed(
+        {"type": "span"},
+        {
+            "span_id": "9af0571ca31e416a",
+            "trace_id": "fb5cd9fddf8a465a8b0d054660cd6377",
+            "data": {
+                "http.url": "https://api.example.com/v1?token=abcdef123&q=1",
+                "db.statement": "select * from users where email='carol@example.com'",
+            },
+        },
+    )
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "span_id": "9af0571ca31e416a",
+        "trace_id": "fb5cd9fddf8a465a8b0d054660cd6377",
+        "data": {
+            "http.url": "https://api.example.com/v1?token=[Filtered]&q=1",
+            "db.statement": "select * from users where email='[email]'",
+        },
+    }
+
+
+def test_check_in() -> None:
+    """A check-in keeps its monitor fields; personal data in it is scrubbed."""
+    verdict, it = scrubbed(
+        {"type": "check_in"},
+        {
+            "check_in_id": "83a7c0a3e5f84a8e9d1c2b3a4f5e6d7c",
+            "monitor_slug": "nightly-billing",
+            "status": "error",
+            "duration": 12.5,
+            "environment": "prod",
+            "contexts": {"trace": {"trace_id": "fb5cd9fddf8a465a8b0d054660cd6377"}},
+            "monitor_config": {"owner": "ops alice@example.com"},
+        },
+    )
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "check_in_id": "83a7c0a3e5f84a8e9d1c2b3a4f5e6d7c",
+        "monitor_slug": "nightly-billing",
+        "status": "error",
+        "duration": 12.5,
+        "environment": "prod",
+        "contexts": {"trace": {"trace_id": "fb5cd9fddf8a465a8b0d054660cd6377"}},
+        "monitor_config": {"owner": "ops [email]"},
+    }
+
+
+def test_client_report_untouched() -> None:
+    """Client reports carry counts only: passed through byte for byte."""
+    payload = (
+        b'{"timestamp":1700000000,"discarded_events":[{"reason":"x","category":"error","quantity":1}],'
+        b'"note":"alice@example.com"}'
+    )
+    verdict, it = scrubbed({"type": "client_report"}, payload)
+    assert (verdict, it.payload) == (Verdict.SCRUBBED, payload)
+
+
+# -- attachments ----------------------------------------------------------------------------------
+
+
+def test_text_attachment_scrubbed_as_text() -> None:
+    """A text/plain attachment is scrubbed as one string; everything else in it is kept byte for byte."""
+    text = b"2024-03-15 10:22:33 user alice@example.com logged in with password=hunter2-pw\nok\n"
+    verdict, it = scrubbed({"type": "attachment", "content_type": "text/plain", "filename": "app.txt"}, text)
+    assert verdict is Verdict.SCRUBBED
+    assert it.payload == b"2024-03-15 10:22:33 user [email] logged in with password=[Filtered]\nok\n"
+
+
+def test_text_attachment_recognized_by_file_name() -> None:
+    """An attachment named *.log is text even without a content type."""
+    verdict, it = scrubbed({"type": "attachment", "filename": "server.log"}, b"card 4111 1111 1111 1111\n")
+    assert (verdict, it.payload) == (Verdict.SCRUBBED, b"card [creditcard]\n")
+
+
+def test_json_attachment_scrubbed_as_json() -> None:
+    """A JSON attachment is scrubbed as JSON: key rules apply to its keys."""
+    verdict, it = scrubbed(
+        {"type": "attachment", "content_type": "application/json", "filename": "state.json"},
+        b'{"user": {"email": "alice@example.com"}, "password": "hunter2", "count": 3}',
+    )
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {"user": {"email": "[email]"}, "password": "[Filtered]", "count": 3}
+
+
+def test_broken_json_attachment_scrubbed_as_text() -> None:
+    """A `.json` attachment that is not JSON after all is scrubbed as text."""
+    verdict, it = scrubbed(
+        {"type": "attachment", "content_type": "application/json"}, b'{"to": "alice@example.com", oops'
+    )
+    assert (verdict, it.payload) == (Verdict.SCRUBBED, b'{"to": "[email]", oops')
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"type": "attachment", "content_type": "application/octet-stream", "filename": "dump.bin"},
+        {"type": "attachment", "filename": "photo.png", "content_type": "image/png"},
+        {"type": "attachment", "attachment_type": "event.minidump", "filename": "crash.dmp"},
+        {"type": "attachment", "attachment_type": "event.view_hierarchy", "filename": "view.json"},
+        {
+            "type": "attachment",
+            "content_type": "text/plain",
+            "filename": "latin1.txt",
+            "_payload": b"caf\xe9 alice@example.com",
+        },
+    ],
+)
+def test_binary_attachments_are_unscannable(headers: dict[str, Any]) -> None:
+    """Binary attachments, minidumps, other attachment types and undecodable text can't be scanned: left as they are."""
+    headers = dict(headers)
+    payload = headers.pop("_payload", b"\x00\x01MDMP alice@example.com\xff")
+    verdict, it = scrubbed(headers, payload)
+    assert (verdict, it.payload) == (Verdict.UNSCANNABLE, payload)
+
+
+@pytest.mark.parametrize("kind", ["replay_recording", "replay_video"])
+def test_replay_recordings_are_unscannable(kind: str) -> None:
+    """Replay recordings and videos are binary by nature: unscannable."""
+    payload = b'{"segment_id":0}\n\x78\x9c\x03\x00\x00\x00\x00\x01'
+    verdict, it = scrubbed({"type": kind}, payload)
+    assert (verdict, it.payload) == (Verdict.UNSCANNABLE, payload)
+
+
+# -- unknown item types ---------------------------------------------------------------------------
+
+
+def test_unknown_json_item_scrubbed() -> None:
+    """An unknown item type holding JSON is scrubbed as JSON (rooted at its type)."""
+    verdict, it = scrubbed({"type": "future_thing"}, {"contact": "alice@example.com", "api_key": "k-123456", "n": 1})
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {"contact": "[email]", "api_key": "[Filtered]", "n": 1}
+
+
+def test_unknown_text_item_scrubbed() -> None:
+    """An unknown item type holding UTF-8 text is scrubbed as text."""
+    verdict, it = scrubbed({"type": "future_text"}, b"hello alice@example.com")
+    assert (verdict, it.payload) == (Verdict.SCRUBBED, b"hello [email]")
+
+
+def test_unknown_binary_item_unscannable() -> None:
+    """An unknown item type holding binary data is unscannable."""
+    payload = b"\xff\xfe\x00alice@example.com"
+    verdict, it = scrubbed({"type": "future_bin"}, payload)
+    assert (verdict, it.payload) == (Verdict.UNSCANNABLE, payload)
+
+
+# -- envelope header ------------------------------------------------------------------------------
+
+
+def test_trace_header_user_removed() -> None:
+    """The envelope header's trace context loses `user_id` and `user_segment`; the rest is kept."""
+    envelope = Envelope(
+        {
+            "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+            "trace": {
+                "trace_id": "fb5cd9fddf8a465a8b0d054660cd6377",
+                "public_key": "0123456789abcdef0123456789abcdef",
+                "user_id": "42",
+                "user_segment": "vip",
+                "release": "shop@1.2.3",
+                "environment": "prod",
+                "sample_rate": "1",
+            },
+        },
+        [],
+    )
+    scrub_envelope_headers(envelope, scrubber())
+    assert envelope.headers == {
+        "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+        "trace": {
+            "trace_id": "fb5cd9fddf8a465a8b0d054660cd6377",
+            "public_key": "0123456789abcdef0123456789abcdef",
+            "user_id": None,
+            "user_segment": None,
+            "release": "shop@1.2.3",
+            "environment": "prod",
+            "sample_rate": "1",
+        },
+    }
+
+
+def test_user_id_outside_the_trace_header_is_kept() -> None:
+    """`pii.trace_user` applies to the trace header only: an event's `user.id`-like keys stay."""
+    verdict, it = scrubbed({"type": "event"}, {"extra": {"user_id": "42"}, "user": {"id": "42"}})
+    assert (verdict, orjson.loads(it.payload)) == (Verdict.SCRUBBED, {"extra": {"user_id": "42"}, "user": {"id": "42"}})
+
+
+def test_envelope_without_trace_header_unchanged() -> None:
+    """No trace header: nothing to do."""
+    envelope = Envelope({"event_id": "9ec79c33ec9942ab8353589fcb2e04dc"}, [])
+    scrub_envelope_headers(envelope, scrubber())
+    assert envelope.headers == {"event_id": "9ec79c33ec9942ab8353589fcb2e04dc"}
