@@ -70,7 +70,9 @@ class FakeUpstream:
         if reply.status == 200:
             self.received.append(Received(request.path, dict(request.headers), parse_envelope(body), loop.time()))
             self.arrived.set()
-        return web.json_response({} if reply.status == 200 else {"detail": "scripted"}, status=reply.status, headers=reply.headers)
+        return web.json_response(
+            {} if reply.status == 200 else {"detail": "scripted"}, status=reply.status, headers=reply.headers
+        )
 
     def items(self, item_type: str | None = None) -> list[Any]:
         """Every item received (of a type), payload parsed when JSON."""
@@ -100,7 +102,7 @@ def config_text(upstream_url: str, extra: str = "", *, projects: str | None = No
 projects:
   - id: {PROJECT}
     keys: ["{KEY}", "{OTHER_KEY}"]
-    upstream_dsn: "{upstream_url.replace('://', f'://{UPSTREAM_KEY}@')}/{UPSTREAM_PROJECT}"
+    upstream_dsn: "{upstream_url.replace("://", f"://{UPSTREAM_KEY}@")}/{UPSTREAM_PROJECT}"
 """
     return f"""
 listen: {{host: 127.0.0.1, port: 0}}
@@ -153,9 +155,7 @@ def outcome_totals(state: RelayState) -> dict[tuple[str, str, str], float]:
 
 def received_total(state: RelayState) -> float:
     """Sum of relay_items_received_total."""
-    return sum(
-        s.value for m in state.metrics.items_received.collect() for s in m.samples if s.name.endswith("_total")
-    )
+    return sum(s.value for m in state.metrics.items_received.collect() for s in m.samples if s.name.endswith("_total"))
 
 
 class BackgroundRelay:
@@ -204,6 +204,7 @@ class BackgroundRelay:
 
     def stop(self) -> None:
         """Drain and stop the relay, then the upstream and the loop."""
+
         async def _stop() -> None:
             for runner in self._runners:
                 await runner.cleanup()
