@@ -226,3 +226,27 @@ def background_relay(extra: str = "", **kwargs: Any) -> Iterator[BackgroundRelay
         yield relay
     finally:
         relay.stop()
+
+
+class FakeClock:
+    """A clock that only moves when told to; sleep() advances it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        """The fake monotonic time."""
+        return self.now
+
+    def time(self) -> float:
+        """The fake wall clock."""
+        return 1_700_000_000.0 + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance instead of waiting."""
+        self.now += seconds
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds

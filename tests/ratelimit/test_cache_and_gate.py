@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from relay.envelope import Envelope, Item
 from relay.metrics import Metrics
 from relay.outcomes import Outcomes
@@ -12,34 +10,12 @@ from relay.ratelimit import RateLimit, RateLimitCache, parse_rate_limits
 from relay.ratelimit.gate import UpstreamLimitGate
 from relay.routing import Target
 
+from ..support import FakeClock
+
 URL = "https://o1.ingest.sentry.io"
 OTHER_URL = "https://o2.ingest.sentry.io"
 KEY_A = "a" * 32
 KEY_B = "b" * 32
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def monotonic(self) -> float:
-        """The fake monotonic time."""
-        return self.now
-
-    def time(self) -> float:
-        """The fake wall clock (same as monotonic, offset)."""
-        return 1_700_000_000.0 + self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Advance instead of waiting."""
-        self.now += seconds
-        await asyncio.sleep(0)
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
 
 
 def limited(cache: RateLimitCache, project: str, key: str, category: str, url: str = URL) -> bool:

@@ -14,33 +14,18 @@ from relay.routing import Target
 from relay.spool import Entry, MemorySpool
 
 from ..conftest import state_of
-from ..support import FakeUpstream, Reply, auth_header, envelope_bytes, make_config, outcome_totals, received_total
+from ..support import (
+    FakeClock,
+    FakeUpstream,
+    Reply,
+    auth_header,
+    envelope_bytes,
+    make_config,
+    outcome_totals,
+    received_total,
+)
 
 TARGET = Target("https://sentry.example", "1", "k" * 32)
-
-
-class FakeClock:
-    """A clock that only moves when told to; sleep() advances it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def monotonic(self) -> float:
-        """The fake monotonic time."""
-        return self.now
-
-    def time(self) -> float:
-        """The fake wall clock."""
-        return 1_700_000_000.0 + self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Advance instead of waiting."""
-        self.now += seconds
-        await asyncio.sleep(0)
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
 
 
 def entry(size: int = 10, name: str = "") -> Entry:
