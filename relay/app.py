@@ -21,7 +21,7 @@ from .ratelimit.gate import UpstreamLimitGate
 from .routing import Router
 from .scrub.registry import ScrubberRegistry
 from .scrub.stage import ScrubStage
-from .spool import MemorySpool, Spool
+from .spool import Entry, MemorySpool, Spool, SqliteSpool
 
 logger = logging.getLogger("relay")
 
@@ -38,6 +38,19 @@ def build_stages(config: Config, limits: RateLimitCache) -> list[Stage]:
     return [UpstreamLimitGate(limits), ScrubStage(ScrubberRegistry(config))]
 
 
+def build_spool(config: Config, outcomes: Outcomes, clock: Clock) -> Spool:
+    """The configured spool: durable SQLite (the default) or in memory."""
+    if config.spool.backend == "memory":
+        return MemorySpool(config.queue.max_envelopes, config.queue.max_bytes, clock)
+
+    def expired(entries: list[Entry]) -> None:
+        for entry in entries:
+            outcomes.record(Outcome.DROPPED, Reason.EXPIRED, entry.categories)
+
+    spool = config.spool
+    return SqliteSpool(spool.path, spool.max_disk, spool.max_age, spool.fsync, clock, expired)
+
+
 def create_app(
     config: Config,
     *,
@@ -51,7 +64,7 @@ def create_app(
     metrics = Metrics()
     outcomes = Outcomes(metrics)
     limits = RateLimitCache(clock)
-    spool = spool or MemorySpool(config.queue.max_envelopes, config.queue.max_bytes, clock)
+    spool = spool or build_spool(config, outcomes, clock)
     upstream = upstream or UpstreamRouter(config.upstream)
     forwarder = Forwarder(spool, upstream, config.upstream, outcomes, limits, metrics, clock)
     ingest = IngestService(
@@ -99,8 +112,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state.ready = False
     deadline = state.shutdown_deadline or state.clock.monotonic() + state.config.shutdown_timeout
     pending = state.spool.pending()
-    drained = await state.forwarder.drain(max(0.0, deadline - state.clock.monotonic()))
-    await state.forwarder.close()
+    # Flush what we can before the deadline (a sidecar's volume may not outlive its pod); a durable
+    # spool keeps the rest on disk for the next start, a memory spool loses it (outcome shutdown).
+    margin = 0.5 if state.spool.durable else 0.0
+    drained = await state.forwarder.drain(max(0.0, deadline - state.clock.monotonic() - margin))
+    await state.forwarder.stop(max(0.0, deadline - state.clock.monotonic() - margin))
     lost = await state.spool.close()
     for entry in lost:
         state.outcomes.record(Outcome.DROPPED, Reason.SHUTDOWN, entry.categories)
@@ -111,5 +127,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         "relay stopped",
         pending_at_shutdown=pending,
         drained=drained,
+        left_in_spool=state.spool.pending() if state.spool.durable else 0,
         lost_envelopes=len(lost),
     )

@@ -60,6 +60,23 @@ class Metrics:
             ["scope"],
             registry=r,
         )
+        self.spool_entries = Gauge(
+            "relay_spool_entries", "Envelopes held by the spool (on disk when durable).", registry=r
+        )
+        self.spool_bytes = Gauge("relay_spool_bytes", "Bytes of envelopes held by the spool.", registry=r)
+        self.spool_oldest_age = Gauge(
+            "relay_spool_oldest_entry_age_seconds", "Age of the oldest envelope in the spool.", registry=r
+        )
+        self.spool_drained = Counter(
+            "relay_spool_drained_total",
+            "Envelopes settled and removed from the spool (its rate is the drain rate).",
+            registry=r,
+        )
+        self.upstream_outage = Gauge(
+            "relay_upstream_outage",
+            "1 while the upstream is considered down (probing one envelope at a time).",
+            registry=r,
+        )
         self.ready = Gauge(
             "relay_ready", "1 while the relay accepts traffic, 0 while starting or draining.", registry=r
         )

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     RETRY_EXHAUSTED = "retry_exhausted"
     SHUTDOWN = "shutdown"
     SCRUB_FAILED = "scrub_failed"
+    EXPIRED = "expired"
     UNSCANNABLE = "unscannable"
     INTERNAL_ERROR = "internal_error"
 

@@ -114,6 +114,7 @@ upstream:
 shutdown_timeout: 5s
 log: {{level: warning}}
 rules: {rules}
+spool: {{backend: memory}}
 {projects}
 {extra}
 """

@@ -21,10 +21,12 @@ from .model import (
     LimitsConfig,
     ListenConfig,
     LogConfig,
+    OutageConfig,
     ProjectConfig,
     QueueConfig,
     RetryConfig,
     ScrubConfig,
+    SpoolConfig,
     UnknownProjects,
     UpstreamConfig,
 )
@@ -169,6 +171,7 @@ class _Reader:
                 "shutdown_timeout",
                 "limits",
                 "queue",
+                "spool",
                 "log",
                 "rules",
                 "scrub",
@@ -183,6 +186,7 @@ class _Reader:
             shutdown_timeout=self.field(data, "", "shutdown_timeout", parse_duration, 10.0),
             limits=self.limits(data.get("limits"), "limits"),
             queue=self.queue(data.get("queue"), "queue"),
+            spool=self.spool(data.get("spool"), "spool"),
             log=self.log(data.get("log"), "log"),
             rules=self.field(data, "", "rules", _string_list, DEFAULT_RULES),
             scrub=self.scrub(data.get("scrub"), "scrub"),
@@ -207,7 +211,9 @@ class _Reader:
 
     def upstream(self, raw: Any, path: str) -> UpstreamConfig:
         data = self.mapping(
-            raw, path, ("url", "timeout", "connect_timeout", "concurrency", "compression", "retry", "batch")
+            raw,
+            path,
+            ("url", "timeout", "connect_timeout", "concurrency", "compression", "retry", "batch", "outage"),
         )
         d = UpstreamConfig()
         return UpstreamConfig(
@@ -218,6 +224,7 @@ class _Reader:
             compression=self.field(data, path, "compression", _one_of("gzip", "none"), d.compression),
             retry=self.retry(data.get("retry"), f"{path}.retry"),
             batch=self.batch(data.get("batch"), f"{path}.batch"),
+            outage=self.outage(data.get("outage"), f"{path}.outage"),
         )
 
     def retry(self, raw: Any, path: str) -> RetryConfig:
@@ -299,6 +306,25 @@ class _Reader:
         return QueueConfig(
             max_envelopes=self.field(data, path, "max_envelopes", _int_range(1, 10**9), d.max_envelopes),
             max_bytes=self.field(data, path, "max_bytes", _positive_size, d.max_bytes),
+        )
+
+    def spool(self, raw: Any, path: str) -> SpoolConfig:
+        data = self.mapping(raw, path, ("backend", "path", "max_disk", "max_age", "fsync"))
+        d = SpoolConfig()
+        return SpoolConfig(
+            backend=self.field(data, path, "backend", _one_of("sqlite", "memory"), d.backend),
+            path=self.field(data, path, "path", _string, d.path),
+            max_disk=self.field(data, path, "max_disk", _positive_size, d.max_disk),
+            max_age=self.field(data, path, "max_age", parse_duration, d.max_age),
+            fsync=self.field(data, path, "fsync", _bool, d.fsync),
+        )
+
+    def outage(self, raw: Any, path: str) -> OutageConfig:
+        data = self.mapping(raw, path, ("after_failures", "probe_max"))
+        d = OutageConfig()
+        return OutageConfig(
+            after_failures=self.field(data, path, "after_failures", _int_range(1, 10_000), d.after_failures),
+            probe_max=self.field(data, path, "probe_max", _positive_duration, d.probe_max),
         )
 
     def log(self, raw: Any, path: str) -> LogConfig:

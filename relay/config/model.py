@@ -30,7 +30,7 @@ class RetryConfig:
     initial: float = 0.5
     max: float = 60.0
     multiplier: float = 2.0
-    max_elapsed: float = 3600.0  # 0 means: retry for as long as the spool keeps it
+    max_elapsed: float = 0.0  # 0 means: retry for as long as the spool keeps it (spool.max_age)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,14 @@ class BatchConfig:
 
     max_envelopes: int = 100
     linger: float = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class OutageConfig:
+    """When to stop retrying every envelope and probe the upstream one at a time."""
+
+    after_failures: int = 5  # consecutive failed sends that start outage mode
+    probe_max: float = 30.0  # cap on the wait between probes
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,7 @@ class UpstreamConfig:
     compression: str = "gzip"
     retry: RetryConfig = field(default_factory=RetryConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
+    outage: OutageConfig = field(default_factory=OutageConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,17 @@ DEFAULT_RULES = ("secrets", "pii")
 
 
 @dataclass(frozen=True, slots=True)
+class SpoolConfig:
+    """Where accepted envelopes wait: on disk (SQLite, durable) or in memory."""
+
+    backend: str = "sqlite"  # sqlite | memory
+    path: str = "./spool"  # a directory; the database is <path>/spool.db
+    max_disk: int = 1024**3
+    max_age: float = 86400.0  # older entries are dropped with outcome expired
+    fsync: bool = True  # false: a process crash loses nothing, an OS crash may lose the last moments
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     """Log level and format (JSON lines by default)."""
 
@@ -116,6 +136,7 @@ class Config:
     shutdown_timeout: float = 10.0
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
     log: LogConfig = field(default_factory=LogConfig)
     rules: tuple[str, ...] = DEFAULT_RULES
     scrub: ScrubConfig = field(default_factory=ScrubConfig)

@@ -47,6 +47,9 @@ class Forwarder:
         self._slots = asyncio.Semaphore(config.concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._failures = 0  # consecutive sends that failed for want of a working upstream
+        self.outage = False
+        self._probes = 0
 
     async def start(self) -> None:
         """Start the drain loop as a named task."""
@@ -61,6 +64,16 @@ class Forwarder:
             await asyncio.sleep(0.01)
         return True
 
+    async def stop(self, timeout: float) -> None:
+        """Take nothing more from the spool; give in-flight sends up to `timeout` to finish, then cancel them."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=max(0.0, timeout))
+        await self.close()
+
     async def close(self) -> None:
         """Stop the loop and abandon in-flight sends (their entries stay in the spool); idempotent."""
         tasks = [t for t in (self._task, *self._inflight) if t is not None and not t.done()]
@@ -72,12 +85,48 @@ class Forwarder:
     async def _run(self) -> None:
         batch_config = self._config.batch
         while True:
+            if self.outage:
+                await self._probe()
+                continue
             batch = await self._spool.take(batch_config.max_envelopes, batch_config.linger)
             for unit in _group(batch):
                 await self._slots.acquire()
                 task = asyncio.create_task(self._deliver(unit), name="relay.forwarder.send")
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
+
+    async def _probe(self) -> None:
+        """Outage mode: one envelope at a time, with a growing pause after each failure."""
+        batch = await self._spool.take(1, 0.0)
+        for unit in _group(batch):
+            await self._slots.acquire()
+            task = asyncio.create_task(self._deliver(unit), name="relay.forwarder.probe")
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
+            await asyncio.wait({task})
+        if self.outage:
+            self._probes += 1
+            policy = self._config.retry
+            ceiling = min(self._config.outage.probe_max, policy.initial * policy.multiplier ** min(self._probes, 64))
+            await self._clock.sleep(ceiling * (0.5 + self._rand() / 2))
+
+    def _upstream_reached(self) -> None:
+        self._failures = 0
+        if self.outage:
+            self.outage = False
+            self._probes = 0
+            self._metrics.upstream_outage.set(0)
+            log_event(logger, logging.WARNING, "upstream is back, leaving outage mode")
+            task = asyncio.create_task(self._spool.release_delayed(), name="relay.forwarder.release")
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    def _upstream_failed(self) -> None:
+        self._failures += 1
+        if not self.outage and self._failures >= self._config.outage.after_failures:
+            self.outage = True
+            self._metrics.upstream_outage.set(1)
+            log_event(logger, logging.WARNING, "upstream down, entering outage mode", failures=self._failures)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
@@ -103,10 +152,15 @@ class Forwarder:
         self._metrics.forward_duration.observe(self._clock.monotonic() - started)
 
         if response is None:
+            self._upstream_failed()
             await self._retry(entries, 0.0, rate_limited=False)
             return
         limits = self._learn_limits(entries[0], response)
         status = response.status
+        if status >= 500 or status == 408:
+            self._upstream_failed()
+        else:
+            self._upstream_reached()
         if 200 <= status < 300:
             await self._settle(entries, Outcome.FORWARDED, Reason.NONE)
         elif status == 429:
@@ -158,9 +212,10 @@ class Forwarder:
             await self._spool.retry(entry, delay)
 
     async def _settle(self, entries: Sequence[Entry], outcome: Outcome, reason: Reason) -> None:
+        await self._spool.ack(entries)
         for entry in entries:
             self._outcomes.record(outcome, reason, entry.categories)
-        await self._spool.ack(entries)
+        self._metrics.spool_drained.inc(len(entries))
 
 
 def _longest_wait(limits: list[RateLimit], entries: Sequence[Entry]) -> float:

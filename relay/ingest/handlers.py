@@ -134,7 +134,7 @@ async def handle_ready(request: web.Request) -> web.Response:
 async def handle_metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition."""
     state = request.app[STATE]
-    state.refresh_gauges()
+    await state.refresh_gauges()
     return web.Response(
         body=state.metrics.render(), content_type="text/plain", charset="utf-8", headers={"X-Version": "0.0.4"}
     )

@@ -37,11 +37,15 @@ class RelayState:
     ready: bool = False
     shutdown_deadline: float | None = None  # monotonic; set when a drain begins
 
-    def refresh_gauges(self) -> None:
+    async def refresh_gauges(self) -> None:
         """Update gauges that are read rather than counted."""
-        self.metrics.queue_depth.set(self.spool.pending())
-        self.metrics.queue_bytes.set(self.spool.pending_bytes())
-        self.metrics.ready.set(1 if self.ready else 0)
+        metrics = self.metrics
+        metrics.queue_depth.set(self.spool.pending())
+        metrics.queue_bytes.set(self.spool.pending_bytes())
+        metrics.spool_entries.set(self.spool.pending())
+        metrics.spool_bytes.set(self.spool.pending_bytes())
+        metrics.spool_oldest_age.set(await self.spool.oldest_age())
+        metrics.ready.set(1 if self.ready else 0)
 
 
 STATE = web.AppKey("relay_state", RelayState)

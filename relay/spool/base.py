@@ -32,6 +32,8 @@ class Entry:
 class Spool(Protocol):
     """A bounded store of entries with delayed retry; implementations must be safe on one event loop."""
 
+    durable: bool  # True: what it holds survives the process, so shutdown need not drain it
+
     async def start(self) -> None:
         """Open the spool (and recover what it kept, if it keeps anything)."""
         ...
@@ -50,6 +52,14 @@ class Spool(Protocol):
 
     async def retry(self, entry: Entry, delay: float) -> None:
         """Make an entry ready again after `delay` seconds."""
+        ...
+
+    async def release_delayed(self) -> None:
+        """Make every delayed entry due now (the upstream is back)."""
+        ...
+
+    async def oldest_age(self) -> float:
+        """Seconds since the oldest held entry was received (0 when empty)."""
         ...
 
     def pending(self) -> int:

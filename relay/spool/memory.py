@@ -17,6 +17,8 @@ from .base import Entry
 class MemorySpool:
     """Holds entries in process memory; what is still held at close is lost (see README)."""
 
+    durable = False
+
     def __init__(self, max_entries: int, max_bytes: int, clock: Clock) -> None:
         self._max_entries = max_entries
         self._max_bytes = max_bytes
@@ -76,6 +78,20 @@ class MemorySpool:
             return
         heapq.heappush(self._delayed, (self._clock.monotonic() + delay, entry.id, entry))
         self._wakeup.set()
+
+    async def release_delayed(self) -> None:
+        """Make every delayed entry ready now."""
+        while self._delayed:
+            _, _, entry = heapq.heappop(self._delayed)
+            if entry.id in self._held:
+                self._ready.append(entry)
+        self._wakeup.set()
+
+    async def oldest_age(self) -> float:
+        """Seconds since the oldest held entry was received."""
+        if not self._held:
+            return 0.0
+        return max(0.0, self._clock.time() - min(e.received_at for e in self._held.values()))
 
     def pending(self) -> int:
         """Entries held: ready, delayed and in flight."""

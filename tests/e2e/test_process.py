@@ -62,8 +62,9 @@ def config_yaml(
     shutdown_timeout: str = "5s",
     upstream_dsn: bool = True,
     upstream_timeout: str = "20s",
+    spool: str = "sqlite",
 ) -> str:
-    """A config for a process relay listening on `port`."""
+    """A config for a process relay listening on `port` (its spool lives in the process's working dir)."""
     dsn = (
         f'\n    upstream_dsn: "{upstream_url.replace("://", f"://{UPSTREAM_KEY}@")}/{UPSTREAM_PROJECT}"'
         if upstream_dsn
@@ -78,6 +79,7 @@ upstream:
   batch: {{linger: 1ms}}
 shutdown_timeout: {shutdown_timeout}
 log: {{level: info, format: json}}
+spool: {{backend: {spool}, path: ./spool}}
 projects:
   - id: {PROJECT}
     keys: ["{KEY}"]{dsn}
@@ -286,9 +288,11 @@ async def black_hole() -> AsyncIterator[BlackHole]:
 async def test_sigterm_with_hanging_upstream_exits_within_shutdown_timeout(
     start_relay: Any, black_hole: BlackHole
 ) -> None:
-    """An upstream that never answers cannot hold the process past shutdown_timeout; the loss is logged."""
+    """An upstream that never answers cannot hold the process past shutdown_timeout; the memory queue's loss is logged."""
     port = free_port()
-    relay = await start_relay(config_yaml(port, black_hole.url, shutdown_timeout="2s", upstream_timeout="30s"), port)
+    relay = await start_relay(
+        config_yaml(port, black_hole.url, shutdown_timeout="2s", upstream_timeout="30s", spool="memory"), port
+    )
     async with aiohttp.ClientSession() as session:
         await relay.wait_ready(session)
         await post_envelope(session, relay, event_envelope("c" * 32, "never delivered"))
