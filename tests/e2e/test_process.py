@@ -288,7 +288,7 @@ async def black_hole() -> AsyncIterator[BlackHole]:
 async def test_sigterm_with_hanging_upstream_exits_within_shutdown_timeout(
     start_relay: Any, black_hole: BlackHole
 ) -> None:
-    """An upstream that never answers cannot hold the process past shutdown_timeout; the memory queue's loss is logged."""
+    """A never-answering upstream can't hold the process past shutdown_timeout; the memory queue's loss is logged."""
     port = free_port()
     relay = await start_relay(
         config_yaml(port, black_hole.url, shutdown_timeout="2s", upstream_timeout="30s", spool="memory"), port
