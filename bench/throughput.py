@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,7 @@ projects:
     upstream_dsn: "http://{upstream_key}@{upstream_host}/{upstream_project}"
 queue:
   max_envelopes: 100000
+spool: {{path: "{spool}"}}
 shutdown_timeout: 10s
 log: {{level: warning}}
 """
@@ -220,7 +222,9 @@ async def run_relay(upstream: str, concurrency: int) -> None:
     from relay.ingest import STATE
     from relay.logs import configure_logging
 
+    spool_dir = tempfile.mkdtemp(prefix="relay-bench-spool-")
     text = RELAY_CONFIG.format(
+        spool=spool_dir,
         upstream=upstream,
         concurrency=concurrency,
         local_project=LOCAL_PROJECT,
