@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from ..clock import Clock
 from ..config import UpstreamConfig
 from ..envelope import Envelope, parse_envelope
-from ..errors import EnvelopeError, UpstreamUnavailable
+from ..errors import EnvelopeError, RelayError, UpstreamUnavailable
 from ..logs import log_event
 from ..metrics import Metrics
 from ..outcomes import Outcome, Outcomes, Reason
@@ -85,10 +85,15 @@ class Forwarder:
     async def _run(self) -> None:
         batch_config = self._config.batch
         while True:
-            if self.outage:
-                await self._probe()
+            try:
+                if self.outage:
+                    await self._probe()
+                    continue
+                batch = await self._spool.take(batch_config.max_envelopes, batch_config.linger)
+            except RelayError as exc:  # a transient spool error must not stop forwarding for good
+                log_event(logger, logging.ERROR, "reading the spool failed, retrying", error=str(exc))
+                await self._clock.sleep(0.5)
                 continue
-            batch = await self._spool.take(batch_config.max_envelopes, batch_config.linger)
             for unit in _group(batch):
                 await self._slots.acquire()
                 task = asyncio.create_task(self._deliver(unit), name="relay.forwarder.send")
@@ -100,7 +105,7 @@ class Forwarder:
         batch = await self._spool.take(1, 0.0)
         for unit in _group(batch):
             await self._slots.acquire()
-            task = asyncio.create_task(self._deliver(unit), name="relay.forwarder.probe")
+            task = asyncio.create_task(self._deliver(unit, probe=True), name="relay.forwarder.probe")
             self._inflight.add(task)
             task.add_done_callback(self._finished)
             await asyncio.wait({task})
@@ -134,7 +139,12 @@ class Forwarder:
         if not task.cancelled() and task.exception() is not None:
             log_event(logger, logging.ERROR, "forward task failed", error=repr(task.exception()))
 
-    async def _deliver(self, entries: list[Entry]) -> None:
+    async def _deliver(self, entries: list[Entry], probe: bool = False) -> None:
+        if self.outage and not probe:
+            # Taken before the outage began: hand back untried, the probe loop sends one at a time.
+            for entry in entries:
+                await self._spool.retry(entry, 0.0)
+            return
         target = entries[0].target
         body = entries[0].body if len(entries) == 1 else _merge(entries)
         started = self._clock.monotonic()

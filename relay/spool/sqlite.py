@@ -153,7 +153,7 @@ class SqliteSpool:
             if batch:
                 self._inflight.update(e.id for e in batch)
                 return batch
-            due: float | None = await self._call("next_due", None)
+            due: float | None = await self._call("next_due", self._clock.time())
             timeout = _EXPIRY_INTERVAL if due is None else min(_EXPIRY_INTERVAL, max(0.001, due - self._clock.time()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
@@ -256,21 +256,31 @@ class SqliteSpool:
         db.close()
 
     def _run_group(self, db: sqlite3.Connection, group: list[_Op]) -> None:
+        """One transaction for the group; each operation in a savepoint, so one failure fails only itself."""
         assert self._loop is not None
-        error: Exception | None = None
+        errors: dict[int, Exception] = {}
         try:
             db.execute("BEGIN IMMEDIATE")
-            for op in group:
-                op.result = _OPERATIONS[op.kind](db, op.args)
+            for index, op in enumerate(group):
+                db.execute("SAVEPOINT op")
+                try:
+                    op.result = _OPERATIONS[op.kind](db, op.args)
+                except Exception as exc:
+                    errors[index] = exc
+                    db.execute("ROLLBACK TO op")
+                db.execute("RELEASE op")
             db.execute("COMMIT")
-        except Exception as exc:
-            error = exc
+        except Exception as exc:  # the transaction itself failed: nothing in it happened
             with contextlib.suppress(Exception):
                 db.execute("ROLLBACK")
-            log_event(logger, logging.ERROR, "spool transaction failed", error=repr(exc), ops=len(group))
-        for op in group:
+            errors = dict.fromkeys(range(len(group)), exc)
+        if errors:
+            log_event(logger, logging.ERROR, "spool operations failed", failed=len(errors), ops=len(group),
+                      error=repr(next(iter(errors.values()))))  # fmt: skip
+        for index, op in enumerate(group):
             if op.future is None:
                 continue
+            error = errors.get(index)
             if error is None:
                 self._loop.call_soon_threadsafe(_resolve, op.future, op.result)
             else:
@@ -343,8 +353,9 @@ def _release(db: sqlite3.Connection, now: float) -> None:
     db.execute("UPDATE entries SET not_before = 0 WHERE not_before > ?", (now,))
 
 
-def _next_due(db: sqlite3.Connection, _: None) -> float | None:
-    row = db.execute("SELECT MIN(not_before) FROM entries").fetchone()
+def _next_due(db: sqlite3.Connection, now: float) -> float | None:
+    """When the next delayed entry becomes due (entries due now but in flight wake us through ack or retry)."""
+    row = db.execute("SELECT MIN(not_before) FROM entries WHERE not_before > ?", (now,)).fetchone()
     return None if row is None or row[0] is None else float(row[0])
 
 
