@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= relay.example.yml
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench chaos backlog clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/scrub_bench.py
 	$(BIN)/python bench/throughput.py
+
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos.py
+
+backlog: $(STAMP)
+	$(BIN)/python bench/backlog.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -92,10 +92,18 @@ class FakeUpstream:
             await asyncio.sleep(0.01)
 
 
-def config_text(upstream_url: str, extra: str = "", *, projects: str | None = None, rules: str = "[]") -> str:
+def config_text(
+    upstream_url: str,
+    extra: str = "",
+    *,
+    projects: str | None = None,
+    rules: str = "[]",
+    spool: str = "{backend: memory}",
+) -> str:
     """A YAML config with project 42 routed to the fake upstream's project 4501.
 
     Scrubbing is off (`rules: []`) unless `rules` names packs: transport tests compare bytes.
+    The spool is in memory unless `spool` says otherwise (a YAML flow mapping).
     """
     if projects is None:
         projects = f"""
@@ -114,7 +122,7 @@ upstream:
 shutdown_timeout: 5s
 log: {{level: warning}}
 rules: {rules}
-spool: {{backend: memory}}
+spool: {spool}
 {projects}
 {extra}
 """
