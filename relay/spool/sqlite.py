@@ -53,6 +53,7 @@ _COLUMNS = (
 _MAX_GROUP = 1024  # operations per transaction
 _EXPIRY_INTERVAL = 10.0
 _EXPIRE_SLICE = 1000
+_EMPTY_DATABASE = 64 * 1024  # schema and index pages, not counted against max_disk
 
 
 @dataclass
@@ -90,6 +91,7 @@ class SqliteSpool:
         self._inflight: set[int] = set()
         self._count = 0
         self._bytes = 0
+        self._disk = 0  # pages in use in the database file, refreshed periodically
         self._oldest: float | None = None
         self._next_expiry = 0.0
         self._closed = False
@@ -125,8 +127,9 @@ class SqliteSpool:
         """Write the entry durably; SpoolFull when `max_disk` would be passed."""
         if self._closed:
             raise SpoolFull("spool is closed")
-        if self._bytes + entry.size > self._max_disk:
-            raise SpoolFull(f"spool holds {self._bytes} bytes, max_disk is {self._max_disk}")
+        used = max(self._bytes, self._disk - _EMPTY_DATABASE)
+        if used + entry.size > self._max_disk:
+            raise SpoolFull(f"spool holds {used} bytes, max_disk is {self._max_disk}")
         self._bytes += entry.size
         self._count += 1
         try:
@@ -197,6 +200,8 @@ class SqliteSpool:
 
     async def _expire(self, now: float) -> None:
         self._next_expiry = now + _EXPIRY_INTERVAL
+        # Give freed pages back to the file system, and measure what the file really uses.
+        self._disk = await self._call("housekeep", None)
         if self._max_age <= 0:
             return
         expired: list[Entry] = []
@@ -225,6 +230,7 @@ class SqliteSpool:
         assert self._loop is not None
         try:
             db = sqlite3.connect(self._dir / "spool.db", isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect when the file is created
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'NORMAL'}")
             db.executescript(_SCHEMA)
@@ -253,6 +259,8 @@ class SqliteSpool:
                     group.append(op)
             if group:
                 self._run_group(db, group)
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.close()
 
     def _run_group(self, db: sqlite3.Connection, group: list[_Op]) -> None:
@@ -374,6 +382,15 @@ def _expire(db: sqlite3.Connection, args: tuple[float, tuple[int, ...]]) -> list
     return expired
 
 
+def _housekeep(db: sqlite3.Connection, _: None) -> int:
+    """Reclaim free pages (incremental vacuum) and return the bytes the database's used pages take."""
+    db.execute("PRAGMA incremental_vacuum(20000)").fetchall()  # up to ~80 MB per pass, every 10 s
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    free = db.execute("PRAGMA freelist_count").fetchone()[0]
+    return int((pages - free) * page_size)
+
+
 def _stub(categories: str) -> Entry:
     """An expired entry, for outcome accounting only (its body was never loaded)."""
     return Entry(Target("", "", ""), b"", tuple(categories.split(",")) if categories else (), 0.0)
@@ -388,4 +405,5 @@ _OPERATIONS: dict[str, Callable[[sqlite3.Connection, Any], Any]] = {
     "next_due": _next_due,
     "oldest": _oldest,
     "expire": _expire,
+    "housekeep": _housekeep,
 }
