@@ -102,7 +102,7 @@ class Forwarder:
 
     async def _probe(self) -> None:
         """Outage mode: one envelope at a time, with a growing pause after each failure."""
-        batch = await self._spool.take(1, 0.0)
+        batch = await self._spool.take(1, 0.0, due_only=False)  # the oldest, whatever its retry delay
         for unit in _group(batch):
             await self._slots.acquire()
             task = asyncio.create_task(self._deliver(unit, probe=True), name="relay.forwarder.probe")

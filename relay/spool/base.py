@@ -42,8 +42,11 @@ class Spool(Protocol):
         """Accept an entry, or raise SpoolFull."""
         ...
 
-    async def take(self, max_entries: int, linger: float) -> list[Entry]:
-        """Wait for ready entries; return up to `max_entries`, waiting at most `linger` to fill up."""
+    async def take(self, max_entries: int, linger: float, *, due_only: bool = True) -> list[Entry]:
+        """Wait for ready entries; return up to `max_entries`, waiting at most `linger` to fill up.
+
+        `due_only=False` also returns entries still waiting out a retry delay (outage probes).
+        """
         ...
 
     async def ack(self, entries: Sequence[Entry]) -> None:

@@ -46,8 +46,13 @@ class MemorySpool:
         self._ready.append(entry)
         self._wakeup.set()
 
-    async def take(self, max_entries: int, linger: float) -> list[Entry]:
-        """Wait until an entry is ready, linger briefly for more, then return a batch."""
+    async def take(self, max_entries: int, linger: float, *, due_only: bool = True) -> list[Entry]:
+        """Wait until an entry is ready, linger briefly for more, then return a batch.
+
+        With `due_only=False` (outage probes), entries still waiting out a retry delay count too.
+        """
+        if not due_only and not self._ready and self._delayed:
+            await self.release_delayed()
         while True:
             self._promote_due()
             if self._ready:

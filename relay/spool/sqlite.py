@@ -140,14 +140,18 @@ class SqliteSpool:
             raise
         self._wakeup.set()
 
-    async def take(self, max_entries: int, linger: float) -> list[Entry]:
-        """Wait for due entries; return up to `max_entries` (oldest first), lingering briefly to fill up."""
+    async def take(self, max_entries: int, linger: float, *, due_only: bool = True) -> list[Entry]:
+        """Wait for due entries; return up to `max_entries` (oldest first), lingering briefly to fill up.
+
+        With `due_only=False` (outage probes), entries still waiting out a retry delay count too.
+        """
         while True:
             now = self._clock.time()
             if now >= self._next_expiry:
                 await self._expire(now)
             self._wakeup.clear()
-            rows = await self._call("select", (now, max_entries + len(self._inflight)))
+            horizon = now if due_only else float("inf")
+            rows = await self._call("select", (horizon, max_entries + len(self._inflight)))
             batch = [e for e in rows if e.id not in self._inflight][:max_entries]
             if batch and len(batch) < max_entries and linger > 0:
                 await self._clock.sleep(linger)
