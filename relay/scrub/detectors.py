@@ -46,10 +46,12 @@ class Detector:
             if validate is not None and not validate(match.group(0)):
                 # A look-alike candidate may hide a real value: try it cut short at a separator
                 # ("4111 1111 1111 1111 2024" is a card and a year), then from the next character.
-                match = self._shorter(match, text) or None
-                if match is None:
-                    pos = pattern.search(text, pos).start() + 1  # type: ignore[union-attr]
+                candidate_start = match.start()
+                shorter = self._shorter(match, text)
+                if shorter is None:
+                    pos = candidate_start + 1
                     continue
+                match = shorter
             start, end = match.span(group)
             if end > start:
                 yield start, end
@@ -93,10 +95,6 @@ def _has_digits(n: int) -> Callable[[str], bool]:
 
 def _contains(*needles: str) -> Callable[[str], bool]:
     return lambda text: any(n in text for n in needles)
-
-
-def _always(text: str) -> bool:
-    return True
 
 
 def _ipv4_ok(text: str) -> bool:
@@ -323,4 +321,4 @@ def find_all(name: str, text: str) -> Iterator[Span]:
     return DETECTORS[name].find(text)
 
 
-__all__ = ["DETECTORS", "SECRET_WORDS", "Detector", "Span", "_always", "find_all"]
+__all__ = ["DETECTORS", "SECRET_WORDS", "TRIGGERS", "WINDOWS", "Detector", "Span", "combine", "find_all"]
