@@ -91,9 +91,7 @@ def _scrub_attachment(item: Item, scrubber: Scrubber) -> Verdict:
             return Verdict.SCRUBBED
         except orjson.JSONDecodeError:
             pass  # not JSON after all: scrub it as text
-    scrubbed = scrubber.scrub_text(text, "@attachment")
-    item.payload = b"" if scrubbed is None else scrubbed.encode("utf-8")
-    return Verdict.SCRUBBED
+    return _scrub_as_text(item, text, scrubber, "@attachment")
 
 
 def _scrub_unknown(item: Item, scrubber: Scrubber) -> Verdict:
@@ -106,10 +104,15 @@ def _scrub_unknown(item: Item, scrubber: Scrubber) -> Verdict:
             text = item.payload.decode("utf-8")
         except UnicodeDecodeError:
             return Verdict.UNSCANNABLE
-        scrubbed = scrubber.scrub_text(text, root)
-        item.payload = b"" if scrubbed is None else scrubbed.encode("utf-8")
-        return Verdict.SCRUBBED
+        return _scrub_as_text(item, text, scrubber, root)
     item.payload = orjson.dumps(scrubber.scrub(payload, root))
+    return Verdict.SCRUBBED
+
+
+def _scrub_as_text(item: Item, text: str, scrubber: Scrubber, root: str) -> Verdict:
+    """Scrub a decoded payload as one string and store it back (empty if a rule removed it)."""
+    scrubbed = scrubber.scrub_text(text, root)
+    item.payload = b"" if scrubbed is None else scrubbed.encode("utf-8")
     return Verdict.SCRUBBED
 
 
