@@ -375,26 +375,31 @@ def _pin_cpu() -> int | None:
         return None
 
 
-def run_engine(
-    engine: Engine, records: list[dict[str, Any]], raws: list[bytes], originals: list[str], warmup: list[bytes]
-) -> Tally:
-    for raw in warmup:
-        engine.run(orjson.loads(raw))
-    tally = Tally()
+def run_engines(
+    engines: list[Engine], records: list[dict[str, Any]], raws: list[bytes], originals: list[str], warmup: list[bytes]
+) -> dict[str, Tally]:
+    """Every engine scrubs every event; engines take turns event by event, so load spikes on a shared
+    machine hit them alike and the ratio of their medians stays meaningful."""
+    for engine in engines:
+        for raw in warmup:
+            engine.run(orjson.loads(raw))
+    tallies = {engine.name: Tally() for engine in engines}
     gc.collect()
     for record, raw, original in zip(records, raws, originals, strict=True):
-        event = orjson.loads(raw)
-        start = time.perf_counter_ns()
-        try:
-            out = engine.run(event)
-        except Exception as exc:  # an engine failing on an event drops it (fail closed)
-            out = None
-            print(f"{engine.name}: event {record['id']}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        tally.times_ns.append(time.perf_counter_ns() - start)
-        if engine.finish is not None and out is not None:
-            out = engine.finish(out)
-        score(tally, record, original, out, detail=engine.name == "relay")
-    return tally
+        for engine in engines:
+            tally = tallies[engine.name]
+            event = orjson.loads(raw)
+            start = time.perf_counter_ns()
+            try:
+                out = engine.run(event)
+            except Exception as exc:  # an engine failing on an event drops it (fail closed)
+                out = None
+                print(f"{engine.name}: event {record['id']}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            tally.times_ns.append(time.perf_counter_ns() - start)
+            if engine.finish is not None and out is not None:
+                out = engine.finish(out)
+            score(tally, record, original, out, detail=engine.name == "relay")
+    return tallies
 
 
 def _shape(path: str) -> str:
@@ -423,11 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}")
 
     results: dict[str, Any] = {}
-    tallies: dict[str, Tally] = {}
+    tallies = run_engines(engines, records, raws, originals, warmup)
     for engine in engines:
-        tally = run_engine(engine, records, raws, originals, warmup)
-        tallies[engine.name] = tally
-        results[engine.name] = summarize(engine, tally)
+        results[engine.name] = summarize(engine, tallies[engine.name])
 
     planted = sum(len(r["planted"]) for r in records)
     decoys = sum(len(r["decoys"]) for r in records)

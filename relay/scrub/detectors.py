@@ -301,6 +301,26 @@ WINDOWS: dict[str, tuple[re.Pattern[str], int, int, Callable[[str, int, int], bo
     "numeric": (_NUMERIC_RUN, 12, 16, _numeric_run_worth_scanning),
 }
 
+# family -> (regex, lowercase?): every match of the family's detectors begins where this regex matches
+# (in the lowercased text when the flag is set). Scanning only those places is much cheaper than running
+# the family's full alternation at every position, since these literal alternations are searched in C.
+STARTS: dict[str, tuple[re.Pattern[str], bool]] = {
+    "words": (
+        re.compile(
+            r"pass|pwd|secret|client|token|access|refresh|id|auth|api|private|sess|sid|csrf|xsrf|cred|sig|x-amz|"
+            r"key|bearer|basic|digest|negotiate|aws"
+        ),
+        True,
+    ),
+    "token": (
+        re.compile(
+            r"-----BEGIN|eyJ|A[A-Z]{3}|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox|https://hooks|[sr]k_|whsec_|"
+            r"AIza|ya29\.|GOCSPX-|sk-"
+        ),
+        False,
+    ),
+}
+
 # family -> cheap test on a whole string: False means no detector of the family can match.
 TRIGGERS: dict[str, Callable[[str], bool]] = {
     "email": lambda text: "@" in text,
@@ -321,4 +341,4 @@ def find_all(name: str, text: str) -> Iterator[Span]:
     return DETECTORS[name].find(text)
 
 
-__all__ = ["DETECTORS", "SECRET_WORDS", "TRIGGERS", "WINDOWS", "Detector", "Span", "combine", "find_all"]
+__all__ = ["DETECTORS", "SECRET_WORDS", "STARTS", "TRIGGERS", "WINDOWS", "Detector", "Span", "combine", "find_all"]

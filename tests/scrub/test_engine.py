@@ -694,3 +694,49 @@ def test_scrubber_usable_after_a_failure() -> None:
     with pytest.raises(ScrubError):
         scrubber.scrub_event(_nested(200))
     assert scrubber.scrub_event({"message": "alice@example.com"})["message"] == "[email]"
+
+
+# -- fast paths must not change what is found ------------------------------------------------------------------
+
+_ALPHABET = st.sampled_from(
+    list("abcdeiknoprstwxyzAKIS0123456789 =:&?;\"'-_./@")
+    + ["password", "token", "Bearer ", "api_key", "sid", "aws_secret", "AKIA", "ghp_", "sk-", "eyJ", "xoxb-"]
+)
+
+
+@given(st.lists(_ALPHABET, max_size=40).map("".join))
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@example("token=abcdefgh password: hunter22 Bearer abcdefghijkl")
+@example("x-amz-signature=deadbeefcafe&key=abcdef123")
+@example("AKIAIOSFODNN7EXAMPLE ghp_" + "a" * 36)
+def test_anchored_scan_finds_what_a_full_scan_finds(text: str) -> None:
+    scrubber = shipped()
+    for family in {f for plan in [scrubber._root_plan("")] for f in scrubber._child(plan, "message").families}:
+        if family.starts is None:
+            continue
+        full = [m.span() for m in family.pattern.finditer(text)]
+        anchored = [m.span() for m in Scrubber._anchored(text, family)]
+        assert anchored == full, family.rules[0].detector
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-22T12:50:06.261528Z",
+        "2026-11-22 12:50:06+01:00",
+        "2026-11-22",
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "123456",
+        "-12.5",
+    ],
+)
+def test_timestamps_uuids_and_short_numbers_are_left_alone(text: str) -> None:
+    event = {"message": text, "extra": {"when": text}}
+    assert shipped().scrub_event(event) == {"message": text, "extra": {"when": text}}
+
+
+def test_a_user_pattern_still_applies_to_timestamps() -> None:
+    scrubber = custom(
+        "  - id: no-dates\n    pattern: '\\d{4}-\\d\\d-\\d\\d'\n    action: replace\n    with: '[date]'\n"
+    )
+    assert scrubber.scrub_event({"message": "2026-11-22"})["message"] == "[date]"
