@@ -699,8 +699,20 @@ def test_scrubber_usable_after_a_failure() -> None:
 # -- fast paths must not change what is found ------------------------------------------------------------------
 
 _ALPHABET = st.sampled_from(
-    list("abcdeiknoprstwxyzAKIS0123456789 =:&?;\"'-_./@")
-    + ["password", "token", "Bearer ", "api_key", "sid", "aws_secret", "AKIA", "ghp_", "sk-", "eyJ", "xoxb-"]
+    [
+        *"abcdeiknoprstwxyzAKIS0123456789 =:&?;\"'-_./@",
+        "password",
+        "token",
+        "Bearer ",
+        "api_key",
+        "sid",
+        "aws_secret",
+        "AKIA",
+        "ghp_",
+        "sk-",
+        "eyJ",
+        "xoxb-",
+    ]
 )
 
 
