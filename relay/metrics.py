@@ -38,6 +38,29 @@ class Metrics:
             ["outcome", "reason", "category"],
             registry=r,
         )
+        self.quota_usage = Counter(
+            "relay_quota_units_total",
+            "Units drawn from or refused by each configured quota (keys are never a label).",
+            ["project", "quota", "result"],
+            registry=r,
+        )
+        self.ratelimit_backend_errors = Counter(
+            "relay_ratelimit_backend_errors_total",
+            "Failed or slow calls to the shared quota backend, answered by the local limiter instead.",
+            ["backend", "error"],
+            registry=r,
+        )
+        self.ratelimit_backend_up = Gauge(
+            "relay_ratelimit_backend_up",
+            "1 while the configured quota backend answers, 0 while the local fallback decides.",
+            ["backend"],
+            registry=r,
+        )
+        self.upstream_limits_active = Gauge(
+            "relay_upstream_rate_limits_active",
+            "Rate limits announced by the upstream that are in force now.",
+            registry=r,
+        )
         self.queue_depth = Gauge("relay_queue_envelopes", "Envelopes waiting in the queue or in flight.", registry=r)
         self.queue_bytes = Gauge(
             "relay_queue_bytes", "Bytes of envelopes waiting in the queue or in flight.", registry=r

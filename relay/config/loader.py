@@ -14,6 +14,7 @@ import yaml
 from ..errors import ConfigError
 from ..units import parse_duration, parse_size
 from .dsn import parse_dsn
+from .volume import read_outcomes, read_quotas, read_ratelimit, read_sampling
 from .model import (
     DEFAULT_RULES,
     BatchConfig,
@@ -175,6 +176,8 @@ class _Reader:
                 "log",
                 "rules",
                 "scrub",
+                "ratelimit",
+                "outcomes",
             ),
         )
         upstream = self.upstream(data.get("upstream"), "upstream")
@@ -190,6 +193,8 @@ class _Reader:
             log=self.log(data.get("log"), "log"),
             rules=self.field(data, "", "rules", _string_list, DEFAULT_RULES),
             scrub=self.scrub(data.get("scrub"), "scrub"),
+            ratelimit=read_ratelimit(self, data.get("ratelimit"), "ratelimit"),
+            outcomes=read_outcomes(self, data.get("outcomes"), "outcomes"),
             source=self.source,
         )
 
@@ -269,7 +274,19 @@ class _Reader:
 
     def project(self, raw: Any, path: str) -> ProjectConfig | None:
         data = self.mapping(
-            raw, path, ("id", "keys", "upstream_dsn", "disabled", "allowed_origins", "rules", "forward_unscannable")
+            raw,
+            path,
+            (
+                "id",
+                "keys",
+                "upstream_dsn",
+                "disabled",
+                "allowed_origins",
+                "rules",
+                "forward_unscannable",
+                "quotas",
+                "sampling",
+            ),
         )
         if "id" not in data:
             self.problem(f"{path}.id", "is required")
@@ -286,6 +303,8 @@ class _Reader:
             allowed_origins=self.field(data, path, "allowed_origins", _string_list, ("*",)),
             rules=self.field(data, path, "rules", _string_list, None),
             forward_unscannable=self.field(data, path, "forward_unscannable", _bool, False),
+            quotas=read_quotas(self, data.get("quotas"), f"{path}.quotas"),
+            sampling=read_sampling(self, data.get("sampling"), f"{path}.sampling"),
         )
 
     def limits(self, raw: Any, path: str) -> LimitsConfig:

@@ -64,6 +64,72 @@ class UpstreamConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaConfig:
+    """`projects[].quotas[]`: Sentry's quota shape, plus an optional burst."""
+
+    id: str
+    categories: frozenset[str]  # empty: every category
+    scope: str  # project | key
+    limit: int
+    window: int  # seconds
+    burst: int | None = None
+    reason_code: str | None = None
+
+    def applies_to(self, category: str) -> bool:
+        """Whether items of this category count against the quota."""
+        return not self.categories or category in self.categories
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingRule:
+    """One ordered sampling rule: conditions (globs, all must hold) and the rate when they do."""
+
+    id: str
+    rate: float
+    categories: frozenset[str] = frozenset()  # empty: errors and transactions alike
+    level: tuple[str, ...] = ()
+    environment: tuple[str, ...] = ()
+    release: tuple[str, ...] = ()
+    exception_type: tuple[str, ...] = ()
+    transaction: tuple[str, ...] = ()
+    tags: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingConfig:
+    """`projects[].sampling`: per-category rates and ordered rules (first match wins)."""
+
+    rates: tuple[tuple[str, float], ...] = ()
+    rules: tuple[SamplingRule, ...] = ()
+
+    def rate_for(self, category: str) -> float | None:
+        """The configured rate for a category, if any."""
+        for name, rate in self.rates:
+            if name == category:
+                return rate
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitConfig:
+    """`ratelimit`: where quota counters live."""
+
+    backend: str = "memory"  # memory | redis
+    url: str = "redis://127.0.0.1:6379/0"
+    timeout: float = 0.05  # per Redis round trip; slower answers fall back to the local limiter
+    key_prefix: str = "relay"
+    reconnect: float = 5.0  # after a failure, how long to use the local limiter before trying Redis again
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomesConfig:
+    """`outcomes`: the relay's discards, reported upstream as client reports."""
+
+    client_reports: bool = True
+    interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectConfig:
     """One project the relay accepts events for."""
 
@@ -74,6 +140,8 @@ class ProjectConfig:
     allowed_origins: tuple[str, ...] = ("*",)
     rules: tuple[str, ...] | None = None  # None: the top-level `rules` list
     forward_unscannable: bool = False  # forward attachments, minidumps and replays that can't be scrubbed
+    quotas: tuple[QuotaConfig, ...] = ()
+    sampling: SamplingConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +208,8 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     rules: tuple[str, ...] = DEFAULT_RULES
     scrub: ScrubConfig = field(default_factory=ScrubConfig)
+    ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
     source: str = "<defaults>"
 
     def rules_for(self, project: ProjectConfig | None) -> tuple[str, ...]:

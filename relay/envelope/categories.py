@@ -29,6 +29,11 @@ _CATEGORY_BY_TYPE: dict[str, str] = {
     "trace_metric": "trace_metric",
 }
 
+# Every data category name the relay knows (quotas and sampling are checked against it).
+DATA_CATEGORIES: frozenset[str] = frozenset(
+    {*_CATEGORY_BY_TYPE.values(), "default", "log_byte", "span_indexed", "transaction_indexed"} - {"internal"}
+)
+
 # Item types whose payload is a JSON document the relay reads (and later scrubs).
 JSON_ITEM_TYPES: frozenset[str] = frozenset(
     {
