@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import orjson
 from aiohttp import web
 
+from .client_reports import ClientReporter
 from .clock import Clock, SystemClock
 from .config import Config
 from .forward import Forwarder, Upstream, UpstreamRouter
@@ -18,7 +19,11 @@ from .outcomes import Outcome, Outcomes, Reason
 from .pipeline import Stage
 from .ratelimit import RateLimitCache
 from .ratelimit.gate import UpstreamLimitGate
+from .ratelimit.memory import MemoryQuotaBackend
+from .ratelimit.quota import QuotaBackend
+from .ratelimit.stage import QuotaStage
 from .routing import Router
+from .sample import SamplingStage
 from .scrub.registry import ScrubberRegistry
 from .scrub.stage import ScrubStage
 from .spool import Entry, MemorySpool, Spool, SqliteSpool
@@ -30,12 +35,27 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def build_stages(config: Config, limits: RateLimitCache) -> list[Stage]:
-    """The processing pipeline, in order: turn away what the upstream refuses, then scrub.
+def build_stages(config: Config, limits: RateLimitCache, quotas: QuotaBackend, metrics: Metrics) -> list[Stage]:
+    """The processing pipeline, in order: turn away what the upstream refuses, sample, draw from
+    quotas (so that sampled-out items don't use them up), then scrub what is left.
 
     Nothing reaches the spool (memory or disk) before the scrub stage has run.
     """
-    return [UpstreamLimitGate(limits), ScrubStage(ScrubberRegistry(config))]
+    return [
+        UpstreamLimitGate(limits),
+        SamplingStage(),
+        QuotaStage(quotas, metrics),
+        ScrubStage(ScrubberRegistry(config)),
+    ]
+
+
+def build_quota_backend(config: Config, metrics: Metrics, clock: Clock) -> QuotaBackend:
+    """Quota counters in this process, or in Redis (with the local limiter as fallback)."""
+    if config.ratelimit.backend == "redis":
+        from .ratelimit.redis import build_quota_backend as build_redis
+
+        return build_redis(config.ratelimit, metrics, clock)
+    return MemoryQuotaBackend(clock)
 
 
 def build_spool(config: Config, outcomes: Outcomes, clock: Clock) -> Spool:
@@ -45,7 +65,7 @@ def build_spool(config: Config, outcomes: Outcomes, clock: Clock) -> Spool:
 
     def expired(entries: list[Entry]) -> None:
         for entry in entries:
-            outcomes.record(Outcome.DROPPED, Reason.EXPIRED, entry.categories)
+            outcomes.record(Outcome.DROPPED, Reason.EXPIRED, entry.categories, entry.target)
 
     spool = config.spool
     return SqliteSpool(spool.path, spool.max_disk, spool.max_age, spool.fsync, clock, expired)
@@ -67,10 +87,14 @@ def create_app(
     spool = spool or build_spool(config, outcomes, clock)
     upstream = upstream or UpstreamRouter(config.upstream)
     forwarder = Forwarder(spool, upstream, config.upstream, outcomes, limits, metrics, clock)
+    quotas = build_quota_backend(config, metrics, clock)
+    reporter = (
+        ClientReporter(outcomes, spool, clock, config.outcomes.interval) if config.outcomes.client_reports else None
+    )
     ingest = IngestService(
         config.limits,
         Router(config),
-        build_stages(config, limits) if stages is None else stages,
+        build_stages(config, limits, quotas, metrics) if stages is None else stages,
         spool,
         outcomes,
         clock,
@@ -87,6 +111,8 @@ def create_app(
         forwarder=forwarder,
         ingest=ingest,
         dumps=_dumps,
+        quotas=quotas,
+        reporter=reporter,
     )
     app = web.Application(
         middlewares=[relay_middleware],
@@ -104,6 +130,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await state.upstream.start()
     await state.spool.start()
     await state.forwarder.start()
+    if state.quotas is not None:
+        await state.quotas.start()
+    if state.reporter is not None:
+        await state.reporter.start()
     state.ready = True
     log_event(
         logger, logging.INFO, "relay ready", projects=len(state.config.projects), upstream=state.config.upstream.url
@@ -111,6 +141,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
     state.ready = False
     deadline = state.shutdown_deadline or state.clock.monotonic() + state.config.shutdown_timeout
+    if state.reporter is not None:
+        await state.reporter.close()  # the last counts go into the spool, ahead of the drain
     pending = state.spool.pending()
     # Flush what we can before the deadline (a sidecar's volume may not outlive its pod); a durable
     # spool keeps the rest on disk for the next start, a memory spool loses it (outcome shutdown).
@@ -119,8 +151,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await state.forwarder.stop(max(0.0, deadline - state.clock.monotonic() - margin))
     lost = await state.spool.close()
     for entry in lost:
-        state.outcomes.record(Outcome.DROPPED, Reason.SHUTDOWN, entry.categories)
+        state.outcomes.record(Outcome.DROPPED, Reason.SHUTDOWN, entry.categories, entry.target)
     await state.upstream.close()
+    if state.quotas is not None:
+        await state.quotas.close()
     log_event(
         logger,
         logging.WARNING if lost else logging.INFO,

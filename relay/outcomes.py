@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from .routing import Target
 
 
 class Outcome(StrEnum):
@@ -13,6 +17,7 @@ class Outcome(StrEnum):
 
     FORWARDED = "forwarded"
     FILTERED = "filtered"
+    FILTERED_SAMPLING = "filtered_sampling"
     RATE_LIMITED = "rate_limited"
     INVALID = "invalid"
     DROPPED = "dropped"
@@ -35,7 +40,9 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-OutcomeListener = Callable[[Outcome, Reason, str, int], None]
+# Reasons are `Reason` values, or names from the config that the metric's cardinality can afford:
+# a sampling rule's id, a quota's reason code, `filter:<name>`.
+OutcomeListener = Callable[[Outcome, str, str, int, "Target | None"], None]
 
 
 class Outcomes:
@@ -46,7 +53,7 @@ class Outcomes:
         self._listeners: list[OutcomeListener] = []
 
     def subscribe(self, listener: OutcomeListener) -> None:
-        """Call `listener(outcome, reason, category, quantity)` for every recorded outcome."""
+        """Call `listener(outcome, reason, category, quantity, target)` for every recorded outcome."""
         self._listeners.append(listener)
 
     def received(self, categories: Iterable[str]) -> None:
@@ -55,12 +62,12 @@ class Outcomes:
         for category in categories:
             counter.labels(category).inc()
 
-    def record(self, outcome: Outcome, reason: Reason, categories: Iterable[str]) -> None:
-        """Record one outcome per item category given."""
+    def record(self, outcome: Outcome, reason: str, categories: Iterable[str], target: Target | None = None) -> None:
+        """Record one outcome per item category given; `target` is the upstream the items were bound for."""
         counts: dict[str, int] = {}
         for category in categories:
             counts[category] = counts.get(category, 0) + 1
         for category, quantity in counts.items():
-            self._metrics.outcomes.labels(outcome.value, reason.value, category).inc(quantity)
+            self._metrics.outcomes.labels(outcome.value, str(reason), category).inc(quantity)
             for listener in self._listeners:
-                listener(outcome, reason, category, quantity)
+                listener(outcome, str(reason), category, quantity, target)

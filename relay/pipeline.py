@@ -31,7 +31,7 @@ class ProcessingContext:
     rate_limits: list[tuple[RateLimit, float]] = field(default_factory=list)
     rate_limited_items: int = 0
 
-    def drop(self, items: Iterable[Item], outcome: Outcome, reason: Reason) -> None:
+    def drop(self, items: Iterable[Item], outcome: Outcome, reason: str) -> None:
         """Remove items from the envelope and record their outcome."""
         doomed = {id(item) for item in items}
         if not doomed:
@@ -46,7 +46,7 @@ class ProcessingContext:
         self.envelope.items = kept
         if outcome is Outcome.RATE_LIMITED:
             self.rate_limited_items += len(dropped)
-        self.outcomes.record(outcome, reason, dropped)
+        self.outcomes.record(outcome, reason, dropped, self.target)
 
 
 class Stage(Protocol):

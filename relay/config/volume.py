@@ -116,7 +116,9 @@ def read_sampling(reader: _Reader, raw: Any, path: str) -> SamplingConfig | None
         try:
             name = category(key)
         except ValueError as exc:
-            reader.problem(where, f"{exc}; sampling takes rates per category ({', '.join(SAMPLED_CATEGORIES)}) and rules")
+            reader.problem(
+                where, f"{exc}; sampling takes rates per category ({', '.join(SAMPLED_CATEGORIES)}) and rules"
+            )
             continue
         if name not in SAMPLED_CATEGORIES:
             reader.problem(where, f"only {', '.join(SAMPLED_CATEGORIES)} can be sampled, got {key!r}")

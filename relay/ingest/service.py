@@ -59,13 +59,13 @@ class IngestService:
         """Take responsibility for an envelope, or raise HttpError; every item gets exactly one outcome."""
         categories = envelope.categories()
         self._outcomes.received(categories)
+        target = self._router.target_for(project_id, project, auth.public_key)
         try:
             event_id = self._validate(envelope)
         except HttpError as exc:
             reason = Reason.TOO_LARGE if exc.status == 413 else Reason.INVALID_JSON
-            self._outcomes.record(Outcome.INVALID, reason, categories)
+            self._outcomes.record(Outcome.INVALID, reason, categories, target)
             raise
-        target = self._router.target_for(project_id, project, auth.public_key)
         ctx = ProcessingContext(envelope, project_id, project, auth.public_key, target, self._outcomes)
         for stage in self._stages:
             try:
@@ -99,7 +99,7 @@ class IngestService:
         try:
             await self._spool.push(entry)
         except SpoolFull as exc:
-            self._outcomes.record(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, entry.categories)
+            self._outcomes.record(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, entry.categories, target)
             log_event(logger, logging.WARNING, "queue full, envelope refused", event_id=event_id, detail=str(exc))
             raise HttpError(
                 503, "the relay's queue is full; retry later", {"Retry-After": QUEUE_FULL_RETRY_AFTER}

@@ -14,6 +14,7 @@ from ..forward import Forwarder, Upstream
 from ..metrics import Metrics
 from ..outcomes import Outcomes
 from ..ratelimit import RateLimitCache
+from ..ratelimit.quota import QuotaBackend
 from ..spool import Spool
 from .auth import ProjectIndex
 from .service import IngestService
@@ -34,6 +35,8 @@ class RelayState:
     forwarder: Forwarder
     ingest: IngestService
     dumps: Callable[[Any], str]
+    quotas: QuotaBackend | None = None
+    reporter: Any = None  # ClientReporter when client reports are on
     ready: bool = False
     shutdown_deadline: float | None = None  # monotonic; set when a drain begins
 
@@ -46,6 +49,7 @@ class RelayState:
         metrics.spool_bytes.set(self.spool.pending_bytes())
         metrics.spool_oldest_age.set(await self.spool.oldest_age())
         metrics.ready.set(1 if self.ready else 0)
+        metrics.upstream_limits_active.set(self.limits.active())
 
 
 STATE = web.AppKey("relay_state", RelayState)

@@ -60,6 +60,11 @@ class RateLimitCache:
                     best = (active.limit, left)
         return best
 
+    def active(self) -> int:
+        """How many remembered limits are in force now."""
+        now = self._clock.monotonic()
+        return sum(1 for limits in self._limits.values() for a in limits if a.until > now)
+
     def _prune(self, now: float) -> None:
         for key in list(self._limits):
             alive = [a for a in self._limits[key] if a.until > now]

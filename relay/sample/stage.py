@@ -1,0 +1,64 @@
+"""The pipeline stage that samples events and traces, before anything is spent on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..envelope import Item
+from ..outcomes import Outcome
+from ..pipeline import ProcessingContext
+from .sampler import TRACE_CATEGORIES, decide, needs_event, random_from_hex, trace_random
+
+# Items that live and die with the event or transaction they came with.
+_FOLLOWERS = frozenset({"attachment", "user_report", "profile", "profile_chunk"})
+_EVENT_TYPES = frozenset({"event", "transaction", "security", "raw_security"})
+
+
+class SamplingStage:
+    """Drops sampled-out events and traces with outcome `filtered_sampling` and the deciding rule's id."""
+
+    name = "sampling"
+
+    async def process(self, ctx: ProcessingContext) -> None:
+        """Decide once per envelope for its event or transaction, and once for standalone trace items."""
+        project = ctx.project
+        config = project.sampling if project is not None else None
+        if config is None:
+            return
+        envelope = ctx.envelope
+        trace = envelope.headers.get("trace")
+        primary = next((item for item in envelope.items if item.type in _EVENT_TYPES), None)
+        if primary is not None:
+            event = _payload(primary) if needs_event(config) else None
+            category = primary.category
+            if category == "transaction":
+                value = trace_random(trace, None)
+                if value is None:  # no trace header: the transaction's own trace context
+                    event = event or _payload(primary)
+                    value = trace_random(None, event)
+            else:
+                value = random_from_hex(envelope.event_id or (event or {}).get("event_id"))
+            if value is None:
+                return  # nothing to agree on: keep it rather than decide differently on every replica
+            decision = decide(config, category, value, event, trace)
+            if not decision.keep:
+                doomed = [primary, *(i for i in envelope.items if i.type in _FOLLOWERS)]
+                if category == "transaction":
+                    doomed += [i for i in envelope.items if i.category in TRACE_CATEGORIES and i is not primary]
+                ctx.drop(doomed, Outcome.FILTERED_SAMPLING, decision.reason)
+            return
+        spans = [item for item in envelope.items if item.category in TRACE_CATEGORIES]
+        if spans:  # standalone spans or profiles: the trace header decides
+            value = trace_random(trace, None)
+            if value is not None:
+                decision = decide(config, "transaction", value, None, trace)
+                if not decision.keep:
+                    ctx.drop(spans, Outcome.FILTERED_SAMPLING, decision.reason)
+
+
+def _payload(item: Item) -> dict[str, Any] | None:
+    try:
+        value = item.json()
+    except Exception:  # invalid JSON is the scrub stage's to report; sampling just doesn't read it
+        return None
+    return value if isinstance(value, dict) else None
