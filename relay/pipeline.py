@@ -12,7 +12,7 @@ from typing import Protocol
 
 from .config import ProjectConfig
 from .envelope import Envelope, Item
-from .outcomes import Outcome, Outcomes, Reason
+from .outcomes import Outcome, Outcomes
 from .ratelimit import RateLimit
 from .routing import Target
 

@@ -14,7 +14,6 @@ import yaml
 from ..errors import ConfigError
 from ..units import parse_duration, parse_size
 from .dsn import parse_dsn
-from .volume import read_outcomes, read_quotas, read_ratelimit, read_sampling
 from .model import (
     DEFAULT_RULES,
     BatchConfig,
@@ -31,6 +30,7 @@ from .model import (
     UnknownProjects,
     UpstreamConfig,
 )
+from .volume import read_outcomes, read_quotas, read_ratelimit, read_sampling
 
 T = TypeVar("T")
 

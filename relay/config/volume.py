@@ -159,7 +159,7 @@ def _read_rules(reader: _Reader, raw: Any, path: str) -> tuple[SamplingRule, ...
             if not isinstance(raw_tags, dict):
                 reader.problem(f"{where}.match.tags", "expected a mapping of tag name to value (globs allowed)")
             else:
-                for tag, value in raw_tags.items():
+                for tag in raw_tags:
                     tags.append((str(tag), reader.field(raw_tags, f"{where}.match.tags", tag, _globs, none)))
         sampled: frozenset[str] = reader.field(data, where, "categories", categories, frozenset())
         for name in sorted(sampled - set(SAMPLED_CATEGORIES)):

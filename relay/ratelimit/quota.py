@@ -1,4 +1,5 @@
-"""Quotas (`projects[].quotas`, see `QuotaConfig`): how many items of some categories a project (or one of its keys) may send per window.
+"""Quotas (`projects[].quotas`, see `QuotaConfig`): how many items of some categories a project, or
+one of its keys, may send per window.
 
 Every backend decides with the same arithmetic, so replicas sharing Redis and a relay on its own agree:
 
