@@ -76,6 +76,13 @@ def summarize(config: Config) -> str:
         f"  unknown_projects: {config.unknown_projects.value}",
         f"  queue: {config.queue.max_envelopes} envelopes / {format_size(config.queue.max_bytes)}",
         f"  rules: {', '.join(config.rules) or '(none: scrubbing off)'}",
+        f"  ratelimit: {config.ratelimit.backend}"
+        + (
+            f" ({config.ratelimit.url}, timeout {config.ratelimit.timeout:g}s)"
+            if config.ratelimit.backend == "redis"
+            else ""
+        ),
+        f"  client reports: {f'every {config.outcomes.interval:g}s' if config.outcomes.client_reports else 'off'}",
         f"  projects: {len(config.projects)}",
     ]
     for project in config.projects:
@@ -88,6 +95,13 @@ def summarize(config: Config) -> str:
         if project.rules is not None:
             state += f" rules: {', '.join(project.rules) or '(none)'}"
         lines.append(f"    - {project.id}: {len(project.keys)} key(s) -> {destination}{state}")
+        for quota in project.quotas:
+            what = ", ".join(sorted(quota.categories)) or "all categories"
+            burst = f", burst {quota.burst}" if quota.burst else ""
+            lines.append(f"        quota {quota.id}: {quota.limit} {what} per {quota.window}s per {quota.scope}{burst}")
+        if project.sampling is not None:
+            rates = ", ".join(f"{name} {rate:g}" for name, rate in project.sampling.rates) or "no category rates"
+            lines.append(f"        sampling: {rates}; {len(project.sampling.rules)} rule(s)")
     return "\n".join(lines)
 
 
