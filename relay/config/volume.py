@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..envelope.categories import DATA_CATEGORIES
-from ..units import parse_duration
+from ..units import parse_duration, parse_size
 from .model import OutcomesConfig, QuotaConfig, RateLimitConfig, SamplingConfig, SamplingRule
 
 if TYPE_CHECKING:
@@ -219,6 +219,10 @@ def _scope(value: Any) -> str:
 
 
 def _non_negative_int(value: Any) -> int:
+    if isinstance(value, str) and value.strip() and not value.strip().isdigit():
+        return parse_size(value)  # a byte count for attachment quotas: 100MiB
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"expected a whole number of at least 0, got {value!r}")
     return value
