@@ -1,4 +1,4 @@
-"""The `relay` command: `relay run` and `relay check-config`."""
+"""The `relay` command: `relay run`, `relay check-config`, `relay scrub` and `relay rules ...`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from . import __version__
 from .config import Config, default_config_path, load_config
 from .errors import ConfigError
 from .logs import configure_logging
+from .rules.commands import add_rules_parser, run_rules_command
 from .units import format_size
 
 
@@ -31,7 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--config", "-c", default=None, help="config file (default: $RELAY_CONFIG, then relay.yml)")
     subs["scrub"].add_argument("--project", type=int, default=None, help="use this project's rules")
     subs["scrub"].add_argument("file", nargs="?", default="-", help="input file, or - for stdin (default)")
+    add_rules_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "rules":
+        return run_rules_command(args)
     path = args.config or default_config_path()
     try:
         if args.command == "scrub" and args.config is None and not os.path.exists(path):

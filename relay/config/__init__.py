@@ -3,6 +3,7 @@
 from .dsn import Dsn, parse_dsn
 from .loader import default_config_path, load_config, parse_config
 from .model import (
+    AdminConfig,
     BatchConfig,
     Config,
     LimitsConfig,
@@ -24,6 +25,7 @@ from .model import (
 )
 
 __all__ = [
+    "AdminConfig",
     "BatchConfig",
     "Config",
     "Dsn",

@@ -16,6 +16,7 @@ from ..units import parse_duration, parse_size
 from .dsn import parse_dsn
 from .model import (
     DEFAULT_RULES,
+    AdminConfig,
     BatchConfig,
     Config,
     LimitsConfig,
@@ -178,6 +179,7 @@ class _Reader:
                 "scrub",
                 "ratelimit",
                 "outcomes",
+                "admin",
             ),
         )
         upstream = self.upstream(data.get("upstream"), "upstream")
@@ -195,6 +197,7 @@ class _Reader:
             scrub=self.scrub(data.get("scrub"), "scrub"),
             ratelimit=read_ratelimit(self, data.get("ratelimit"), "ratelimit"),
             outcomes=read_outcomes(self, data.get("outcomes"), "outcomes"),
+            admin=self.admin(data.get("admin"), "admin"),
             source=self.source,
         )
 
@@ -204,6 +207,15 @@ class _Reader:
         return ScrubConfig(
             hash_key=self.field(data, path, "hash_key", _string, d.hash_key),
             timeout=self.field(data, path, "timeout", _positive_duration, d.timeout),
+        )
+
+    def admin(self, raw: Any, path: str) -> AdminConfig:
+        data = self.mapping(raw, path, ("enabled", "host", "port"))
+        d = AdminConfig()
+        return AdminConfig(
+            enabled=self.field(data, path, "enabled", _bool, d.enabled),
+            host=self.field(data, path, "host", _string, d.host),
+            port=self.field(data, path, "port", _int_range(0, 65535), d.port),
         )
 
     def listen(self, raw: Any, path: str) -> ListenConfig:

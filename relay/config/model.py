@@ -130,6 +130,15 @@ class OutcomesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """`admin`: a second listener for operators and compliance teams (the rule playground); off by default."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 3001
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectConfig:
     """One project the relay accepts events for."""
 
@@ -210,6 +219,7 @@ class Config:
     scrub: ScrubConfig = field(default_factory=ScrubConfig)
     ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
     outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     source: str = "<defaults>"
 
     def rules_for(self, project: ProjectConfig | None) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ PACKAGED_DIR = Path(__file__).resolve().parent / "packs"
 DEFAULT_PACKS = ("secrets", "pii")
 
 _RULE_KEYS = ("id", "description", "detector", "pattern", "group", "keys", "selectors", "exclude", "action",
-              "with", "mask_char", "keep_last", "flags")  # fmt: skip
+              "with", "mask_char", "keep_last", "flags", "mode")  # fmt: skip
 _PACK_KEYS = ("pack", "description", "defaults", "rules", "tests")
 _TEST_KEYS = ("name", "input", "expect", "absent", "present")
 _PROBE_FILLERS = ("x", "a", "0", " ", "ab", "a1")
@@ -161,7 +161,7 @@ class _Compiler:
         for key in raw:
             if key not in _RULE_KEYS:
                 self.problem(line, where, f"unknown key {key!r}; valid keys are: {', '.join(_RULE_KEYS)}")
-        merged = {**{k: v for k, v in defaults.items() if k in ("selectors", "exclude", "action")}, **raw}
+        merged = {**{k: v for k, v in defaults.items() if k in ("selectors", "exclude", "action", "mode")}, **raw}
         detected = [k for k in ("detector", "pattern", "keys") if k in raw]
         action = self.action(merged, line, where)
         if len(detected) > 1:
@@ -186,6 +186,11 @@ class _Compiler:
         if not isinstance(group, int) or group < 0 or (pattern is not None and group > pattern.groups):
             self.problem(line, where, f"group must be a capture group number of the pattern, got {group!r}")
             group = 0
+        mode = merged.get("mode", "enforce")
+        if mode not in ("enforce", "audit"):
+            self.problem(line, where, f"mode must be enforce or audit, got {mode!r}")
+        if mode == "audit" and action is not None and action.type is ActionType.KEEP:
+            self.problem(line, where, "a keep rule changes nothing, so it can't be in audit mode")
         if action is None or selector is None:
             return None
         return Rule(
@@ -199,6 +204,7 @@ class _Compiler:
             keys=keys,
             source=self.source,
             line=line,
+            audit=mode == "audit",
         )
 
     def action(self, raw: dict[str, Any], line: int, where: str) -> Action | None:

@@ -46,6 +46,7 @@ class Rule:
     keys: regex.Pattern[str] | None = None  # full-match on normalized key names
     source: str = ""
     line: int = 0
+    audit: bool = False  # mode: audit: count and log what it would redact, change nothing
 
     @property
     def placeholder(self) -> str:
