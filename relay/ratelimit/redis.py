@@ -111,8 +111,10 @@ _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
 
 class RedisQuotaBackend:
-    """Quota counters in Redis; one atomic script call per `consume`. Errors surface as `TimeoutError`
-    or `ConnectionError` (builtins) for the fallback to sort, anything else as the Redis error."""
+    """Quota counters in Redis: one atomic script call per `consume`."""
+
+    # Failures surface as the builtin TimeoutError or ConnectionError (for the fallback to sort without
+    # importing redis), anything else as the Redis error itself.
 
     name = "redis"
 
@@ -186,7 +188,8 @@ class RedisQuotaBackend:
                 socket_timeout=self._timeout,
                 socket_connect_timeout=self._timeout,
                 retry=Retry(NoBackoff(), 0),
-                driver_info=None,  # no CLIENT SETINFO: a new connection costs one round trip less
+                protocol=2,  # no HELLO: a new connection needs no round trip before its first script
+                driver_info=None,  # and no CLIENT SETINFO either
             )
             self._client = Redis.from_pool(pool)
         return self._client
