@@ -110,8 +110,15 @@ return results
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
 
+_MAX_COALESCED = 256  # callers per script call
+
+
 class RedisQuotaBackend:
-    """Quota counters in Redis: one atomic script call per `consume`."""
+    """Quota counters in Redis: one atomic script call per `consume`, or per burst of concurrent ones.
+
+    Calls that arrive in the same event-loop turn are coalesced into one script call (their groups
+    decided in arrival order), so a spike of envelopes costs a few round trips, not one connection each.
+    """
 
     # Failures surface as the builtin TimeoutError or ConnectionError (for the fallback to sort without
     # importing redis), anything else as the Redis error itself.
@@ -125,6 +132,8 @@ class RedisQuotaBackend:
         self._max_connections = max_connections
         self._client: Redis | None = None
         self._closed = False
+        self._pending: list[tuple[Sequence[Sequence[QuotaCheck]], asyncio.Future[list[float]]]] = []
+        self._senders: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Prepare the connection pool; connections open on first use, so a Redis that is down doesn't stop us."""
@@ -139,7 +148,36 @@ class RedisQuotaBackend:
 
     async def consume(self, groups: Sequence[Sequence[QuotaCheck]]) -> list[float]:
         """Decide each group in order at Redis's time (see `relay.ratelimit.quota`)."""
-        return await self._run(groups, "")
+        if not groups:
+            return []
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[float]] = loop.create_future()
+        self._pending.append((groups, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        for start in range(0, len(batch), _MAX_COALESCED):
+            task = asyncio.get_running_loop().create_task(self._send(batch[start : start + _MAX_COALESCED]))
+            self._senders.add(task)
+            task.add_done_callback(self._senders.discard)
+
+    async def _send(self, batch: list[tuple[Sequence[Sequence[QuotaCheck]], asyncio.Future[list[float]]]]) -> None:
+        live = [(groups, future) for groups, future in batch if not future.done()]  # timed-out callers are gone
+        try:
+            results = await self._run([group for groups, _ in live for group in groups], "")
+        except Exception as exc:
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        offset = 0
+        for groups, future in live:
+            if not future.done():
+                future.set_result(results[offset : offset + len(groups)])
+            offset += len(groups)
 
     async def consume_at(self, groups: Sequence[Sequence[QuotaCheck]], now: float) -> list[float]:
         """The decision at wall-clock time `now` instead of Redis's; for tests and comparisons."""

@@ -529,3 +529,16 @@ def test_memory_backend_never_imports_redis() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+async def test_a_spike_of_concurrent_calls_is_coalesced_and_stays_on_redis(redis_url: str, prefix: str) -> None:
+    """1,000 envelopes at once within the default 50 ms budget: no fallback, and exactly the quota accepted."""
+    clock, metrics = FakeClock(), Metrics()
+    quotas = fallback_to(redis_url, prefix, clock, metrics, timeout=0.05)
+    await quotas.start()
+    try:
+        results = await asyncio.gather(*(quotas.consume([[check("spike", 300)]]) for _ in range(1000)))
+    finally:
+        await quotas.close()
+    assert sum(1 for r in results if r == [0.0]) == 300
+    assert sample(metrics, "relay_ratelimit_backend_errors_total") == 0
