@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator, Sequence
 
 import orjson
@@ -24,6 +27,9 @@ from .ratelimit.quota import QuotaBackend
 from .ratelimit.stage import QuotaStage
 from .routing import Router
 from .sample import SamplingStage
+from .rules.reload import RuleReloader
+from .rules.verify import verify_packs
+from .scrub.auditlog import AuditLog
 from .scrub.registry import ScrubberRegistry
 from .scrub.stage import ScrubStage
 from .spool import Entry, MemorySpool, Spool, SqliteSpool
@@ -35,7 +41,9 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def build_stages(config: Config, limits: RateLimitCache, quotas: QuotaBackend, metrics: Metrics) -> list[Stage]:
+def build_stages(
+    config: Config, limits: RateLimitCache, quotas: QuotaBackend, metrics: Metrics, scrub: ScrubStage | None = None
+) -> list[Stage]:
     """The processing pipeline, in order: turn away what the upstream refuses, sample, draw from
     quotas (so that sampled-out items don't use them up), then scrub what is left.
 
@@ -45,7 +53,7 @@ def build_stages(config: Config, limits: RateLimitCache, quotas: QuotaBackend, m
         UpstreamLimitGate(limits),
         SamplingStage(),
         QuotaStage(quotas, metrics),
-        ScrubStage(ScrubberRegistry(config)),
+        scrub or ScrubStage(ScrubberRegistry(config), metrics),
     ]
 
 
@@ -65,7 +73,7 @@ def build_spool(config: Config, outcomes: Outcomes, clock: Clock) -> Spool:
 
     def expired(entries: list[Entry]) -> None:
         for entry in entries:
-            outcomes.record(Outcome.DROPPED, Reason.EXPIRED, entry.categories, entry.target)
+            outcomes.record(Outcome.DROPPED, Reason.EXPIRED, entry.categories, entry.target, entry.item_sizes())
 
     spool = config.spool
     return SqliteSpool(spool.path, spool.max_disk, spool.max_age, spool.fsync, clock, expired)
@@ -88,13 +96,16 @@ def create_app(
     upstream = upstream or UpstreamRouter(config.upstream)
     forwarder = Forwarder(spool, upstream, config.upstream, outcomes, limits, metrics, clock)
     quotas = build_quota_backend(config, metrics, clock)
+    audit_log = AuditLog(config.scrub.audit_log) if config.scrub.audit_log else None
+    scrub = ScrubStage(ScrubberRegistry(config), metrics, audit_log)
+    reloader = RuleReloader(config, scrub, metrics, verify_packs, config.scrub.reload_interval)
     reporter = (
         ClientReporter(outcomes, spool, clock, config.outcomes.interval) if config.outcomes.client_reports else None
     )
     ingest = IngestService(
         config.limits,
         Router(config),
-        build_stages(config, limits, quotas, metrics) if stages is None else stages,
+        build_stages(config, limits, quotas, metrics, scrub) if stages is None else stages,
         spool,
         outcomes,
         clock,
@@ -113,6 +124,8 @@ def create_app(
         dumps=_dumps,
         quotas=quotas,
         reporter=reporter,
+        reloader=reloader if stages is None else None,
+        audit_log=audit_log,
     )
     app = web.Application(
         middlewares=[relay_middleware],
@@ -122,6 +135,23 @@ def create_app(
     add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+def _on_sighup(reloader: RuleReloader | None) -> None:
+    """SIGHUP reloads the rule files (in the main thread's loop; embedded test relays have no signals)."""
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop = asyncio.get_running_loop()
+        if reloader is None:
+            loop.remove_signal_handler(signal.SIGHUP)
+            return
+        tasks: set[asyncio.Task[bool]] = set()
+
+        def reload() -> None:
+            task = loop.create_task(reloader.reload("SIGHUP"), name="rules-reload")
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -134,6 +164,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await state.quotas.start()
     if state.reporter is not None:
         await state.reporter.start()
+    if state.reloader is not None:
+        await state.reloader.start()
+        _on_sighup(state.reloader)
     state.ready = True
     log_event(
         logger, logging.INFO, "relay ready", projects=len(state.config.projects), upstream=state.config.upstream.url
@@ -151,10 +184,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await state.forwarder.stop(max(0.0, deadline - state.clock.monotonic() - margin))
     lost = await state.spool.close()
     for entry in lost:
-        state.outcomes.record(Outcome.DROPPED, Reason.SHUTDOWN, entry.categories, entry.target)
+        state.outcomes.record(Outcome.DROPPED, Reason.SHUTDOWN, entry.categories, entry.target, entry.item_sizes())
     await state.upstream.close()
     if state.quotas is not None:
         await state.quotas.close()
+    if state.reloader is not None:
+        await state.reloader.close()
+        _on_sighup(None)
+    if state.audit_log is not None:
+        state.audit_log.close()
     log_event(
         logger,
         logging.WARNING if lost else logging.INFO,

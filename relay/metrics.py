@@ -38,6 +38,23 @@ class Metrics:
             ["outcome", "reason", "category"],
             registry=r,
         )
+        self.scrub_redactions = Counter(
+            "relay_scrub_redactions_total",
+            "Redactions by rule and action; audit-mode rules count as action audit:<action> (nothing changed).",
+            ["project", "rule", "action"],
+            registry=r,
+        )
+        self.rules_reloads = Counter(
+            "relay_rules_reload_total",
+            "Rule reloads (SIGHUP or a changed rule file), by result: ok, or error (the old rules stay).",
+            ["result"],
+            registry=r,
+        )
+        self.rules_loaded_at = Gauge(
+            "relay_rules_loaded_timestamp_seconds",
+            "When the rules in force were loaded (Unix time).",
+            registry=r,
+        )
         self.quota_usage = Counter(
             "relay_quota_units_total",
             "Units drawn from or refused by each configured quota (keys are never a label).",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -10,6 +10,10 @@ from .metrics import Metrics
 
 if TYPE_CHECKING:
     from .routing import Target
+
+
+# Categories whose Sentry quantity is bytes, not items.
+BYTE_CATEGORIES = frozenset({"attachment"})
 
 
 class Outcome(StrEnum):
@@ -62,12 +66,26 @@ class Outcomes:
         for category in categories:
             counter.labels(category).inc()
 
-    def record(self, outcome: Outcome, reason: str, categories: Iterable[str], target: Target | None = None) -> None:
-        """Record one outcome per item category given; `target` is the upstream the items were bound for."""
+    def record(
+        self,
+        outcome: Outcome,
+        reason: str,
+        categories: Iterable[str],
+        target: Target | None = None,
+        sizes: Sequence[int] | None = None,
+    ) -> None:
+        """Record one outcome per item category given; `target` is the upstream the items were bound for.
+
+        The metric counts items. Listeners get Sentry's quantities: bytes for attachments (from `sizes`,
+        one per category entry, when known), items for everything else.
+        """
         counts: dict[str, int] = {}
-        for category in categories:
+        quantities: dict[str, int] = {}
+        for index, category in enumerate(categories):
             counts[category] = counts.get(category, 0) + 1
-        for category, quantity in counts.items():
-            self._metrics.outcomes.labels(outcome.value, str(reason), category).inc(quantity)
+            size = sizes[index] if sizes is not None and category in BYTE_CATEGORIES else 1
+            quantities[category] = quantities.get(category, 0) + size
+        for category, count in counts.items():
+            self._metrics.outcomes.labels(outcome.value, str(reason), category).inc(count)
             for listener in self._listeners:
-                listener(outcome, str(reason), category, quantity, target)
+                listener(outcome, str(reason), category, quantities[category], target)

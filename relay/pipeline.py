@@ -38,15 +38,17 @@ class ProcessingContext:
             return
         kept: list[Item] = []
         dropped: list[str] = []
+        sizes: list[int] = []
         for item in self.envelope.items:
             if id(item) in doomed:
                 dropped.append(item.category)
+                sizes.append(len(item.payload))
             else:
                 kept.append(item)
         self.envelope.items = kept
         if outcome is Outcome.RATE_LIMITED:
             self.rate_limited_items += len(dropped)
-        self.outcomes.record(outcome, reason, dropped, self.target)
+        self.outcomes.record(outcome, reason, dropped, self.target, sizes)
 
 
 class Stage(Protocol):

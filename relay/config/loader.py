@@ -202,11 +202,13 @@ class _Reader:
         )
 
     def scrub(self, raw: Any, path: str) -> ScrubConfig:
-        data = self.mapping(raw, path, ("hash_key", "timeout"))
+        data = self.mapping(raw, path, ("hash_key", "timeout", "audit_log", "reload_interval"))
         d = ScrubConfig()
         return ScrubConfig(
             hash_key=self.field(data, path, "hash_key", _string, d.hash_key),
             timeout=self.field(data, path, "timeout", _positive_duration, d.timeout),
+            audit_log=self.field(data, path, "audit_log", _string, d.audit_log),
+            reload_interval=self.field(data, path, "reload_interval", parse_duration, d.reload_interval),
         )
 
     def admin(self, raw: Any, path: str) -> AdminConfig:

@@ -178,6 +178,8 @@ class ScrubConfig:
 
     hash_key: str = ""  # HMAC key for the `hash` action; normally ${RELAY_HASH_KEY}
     timeout: float = 0.25  # per item; an item that takes longer is dropped (fail closed)
+    audit_log: str = ""  # JSON lines of every redaction (path, rule, action; never a value); "" = off
+    reload_interval: float = 2.0  # how often rule files are checked for changes; 0 = only on SIGHUP
 
 
 DEFAULT_RULES = ("secrets", "pii")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ class IngestService:
             headers["X-Sentry-Rate-Limits"] = render_rate_limits(ctx.rate_limits)
         if not envelope.items:
             if ctx.rate_limited_items:
-                headers["Retry-After"] = str(max(1, int(max(left for _, left in ctx.rate_limits) + 0.999)))
+                headers["Retry-After"] = str(max(1, math.ceil(max(left for _, left in ctx.rate_limits))))
                 raise HttpError(
                     429, "Sentry dropped data due to a quota or internal rate limit being reached.", headers
                 )
@@ -99,7 +100,7 @@ class IngestService:
         try:
             await self._spool.push(entry)
         except SpoolFull as exc:
-            self._outcomes.record(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, entry.categories, target)
+            self._outcomes.record(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, entry.categories, target, entry.item_sizes())
             log_event(logger, logging.WARNING, "queue full, envelope refused", event_id=event_id, detail=str(exc))
             raise HttpError(
                 503, "the relay's queue is full; retry later", {"Retry-After": QUEUE_FULL_RETRY_AFTER}

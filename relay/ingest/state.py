@@ -37,6 +37,8 @@ class RelayState:
     dumps: Callable[[Any], str]
     quotas: QuotaBackend | None = None
     reporter: Any = None  # ClientReporter when client reports are on
+    reloader: Any = None  # RuleReloader: SIGHUP and rule-file changes
+    audit_log: Any = None  # AuditLog when scrub.audit_log is set
     ready: bool = False
     shutdown_deadline: float | None = None  # monotonic; set when a drain begins
 

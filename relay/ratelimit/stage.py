@@ -8,7 +8,7 @@ from ..metrics import Metrics
 from ..outcomes import Outcome
 from ..pipeline import ProcessingContext
 from .header import RateLimit
-from .quota import BYTE_CATEGORIES, QuotaBackend, QuotaCheck
+from .quota import BYTE_CATEGORIES, QuotaBackend, QuotaCheck, dependents
 
 DEFAULT_REASON = "over_quota"
 
@@ -55,10 +55,11 @@ class QuotaStage:
                 continue
             for quota in quotas:
                 usage.labels(project_label, quota.id, "refused").inc(quantity)
-            reason = next((q.reason_code for q in quotas if q.reason_code), None)
+            reason = next((q.reason_code for q in quotas if q.reason_code), None) or DEFAULT_REASON
             scope = "key" if all(q.scope == "key" for q in quotas) else "project"
-            ctx.drop(items, Outcome.RATE_LIMITED, reason or DEFAULT_REASON)
-            ctx.rate_limits.append((RateLimit(wait, frozenset({category}), scope, reason or DEFAULT_REASON), wait))
+            # An event's attachments go with it (they can't be shown without it), as in Sentry.
+            ctx.drop([*items, *dependents(ctx.envelope.items, {category})], Outcome.RATE_LIMITED, reason)
+            ctx.rate_limits.append((RateLimit(wait, frozenset({category}), scope, reason), wait))
 
     @staticmethod
     def _check(ctx: ProcessingContext, quota: QuotaConfig, quantity: int) -> QuotaCheck:

@@ -111,7 +111,8 @@ class Scrubber:
         self._time_limit = time_limit
         self._order = {id(rule): index for index, rule in enumerate(rules)}
         keep = [r for r in rules if r.action.type is ActionType.KEEP]
-        act = [r for r in rules if r.action.type is not ActionType.KEEP]
+        # Audit-mode rules change nothing here: an Auditor runs them on a copy (see scrub.audit).
+        act = [r for r in rules if r.action.type is not ActionType.KEEP and not r.audit]
         self._keep_subtree = [r for r in keep if r.detector is None and r.pattern is None and r.keys is None]
         self._keep_keys = [r for r in keep if r.keys is not None]
         self._keep_strings = [r for r in keep if r.detector is not None or r.pattern is not None]
@@ -139,11 +140,12 @@ class Scrubber:
             return payload
         return self._value(payload, plan, [], meta, 0, None)
 
-    def scrub_event(self, event: dict[str, Any]) -> dict[str, Any]:
+    def scrub_event(self, event: dict[str, Any], remarks: dict[str, Any] | None = None) -> dict[str, Any]:
         """Scrub an event or transaction, merging remarks into its `_meta`.
 
         A value found sensitive in one place is sensitive everywhere: after the rules ran, any other
-        occurrence of it (a log parameter, a repeated token) is replaced the same way.
+        occurrence of it (a log parameter, a repeated token) is replaced the same way. `remarks`, if
+        given, receives this run's own `_meta` (without what the event carried before).
         """
         meta: dict[str, Any] = {}
         existing = event.pop("_meta", None)
@@ -154,20 +156,26 @@ class Scrubber:
                 _Propagator(self, self._found, meta).walk(event, self._root, [])
         finally:
             self._found = None
+        if remarks is not None:
+            remarks.update(meta)
         if isinstance(existing, dict):
             meta = _merge_meta(existing, meta)
         if meta:
             event["_meta"] = meta
         return event
 
-    def scrub_text(self, text: str, root: str) -> str | None:
-        """Scrub free text (a text attachment) as one string at shape `root`."""
+    def scrub_text(self, text: str, root: str, remarks: list[Remark] | None = None) -> str | None:
+        """Scrub free text (a text attachment) as one string at shape `root`; its remarks go to `remarks`."""
         self._deadline = time.perf_counter() + self._time_limit
         plan = self._root_plan(root)
         if plan.keep or not plan.scan:
             return text
         result = self._compute(text, plan)
-        return text if result is _UNCHANGED else result.value
+        if result is _UNCHANGED:
+            return text
+        if remarks is not None:
+            remarks.extend(result.remarks)
+        return result.value
 
     # -- planning -----------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from ..envelope import Envelope, Item
-from .engine import Scrubber, ScrubError
+from .audit import Auditor, ScrubReport, redactions_in, text_redactions
+from .engine import Remark, Scrubber, ScrubError
 
 # Item types whose payload is an event: scrubbed from the root, with Sentry `_meta` remarks.
 EVENT_TYPES = frozenset({"event", "transaction", "feedback", "replay_event"})
@@ -50,8 +51,52 @@ def scrub_envelope_headers(envelope: Envelope, scrubber: Scrubber) -> None:
         envelope.headers["trace"] = scrubber.scrub(trace, _TRACE_HEADER_ROOT)
 
 
-def scrub_item(item: Item, scrubber: Scrubber) -> Verdict:
-    """Scrub one item in place; raise ScrubError when it can't be done safely."""
+class _Scrubbing:
+    """The scrubber for one envelope, and where its redactions (and audit findings) are reported."""
+
+    __slots__ = ("auditor", "report", "scrubber")
+
+    def __init__(self, scrubber: Scrubber, report: ScrubReport | None, auditor: Auditor | None) -> None:
+        self.scrubber = scrubber
+        self.report = report
+        self.auditor = auditor if report is not None else None
+
+    def event(self, event: dict[str, Any], kind: str) -> dict[str, Any]:
+        remarks: dict[str, Any] | None = {} if self.report is not None else None
+        scrubbed = self.scrubber.scrub_event(event, remarks)
+        if self.report is not None:
+            self.report.enforced.extend(redactions_in(remarks, kind))
+            if self.auditor is not None:
+                self.report.audited.extend(self.auditor.event(scrubbed, kind))
+        return scrubbed
+
+    def payload(self, payload: Any, root: str, kind: str) -> Any:
+        meta: dict[str, Any] | None = {} if self.report is not None else None
+        scrubbed = self.scrubber.scrub(payload, root, meta)
+        if self.report is not None:
+            self.report.enforced.extend(redactions_in(meta, kind, root.lstrip("@")))
+            if self.auditor is not None:
+                self.report.audited.extend(self.auditor.payload(scrubbed, root, kind))
+        return scrubbed
+
+    def text(self, text: str, root: str, kind: str) -> str | None:
+        remarks: list[Remark] | None = [] if self.report is not None else None
+        scrubbed = self.scrubber.scrub_text(text, root, remarks)
+        if self.report is not None and remarks is not None:
+            self.report.enforced.extend(text_redactions(remarks, kind, root))
+            if self.auditor is not None and scrubbed is not None:
+                self.report.audited.extend(self.auditor.text(scrubbed, root, kind))
+        return scrubbed
+
+
+def scrub_item(
+    item: Item, scrubber: Scrubber, report: ScrubReport | None = None, auditor: Auditor | None = None
+) -> Verdict:
+    """Scrub one item in place; raise ScrubError when it can't be done safely.
+
+    With a `report`, the redactions made (and, with an `auditor`, those audit rules would make) are added.
+    """
+    scrubbing = _Scrubbing(scrubber, report, auditor)
     kind = item.type
     if kind in PASSTHROUGH_TYPES or not item.payload:
         return Verdict.SCRUBBED
@@ -59,20 +104,20 @@ def scrub_item(item: Item, scrubber: Scrubber) -> Verdict:
         event = _load(item)
         if not isinstance(event, dict):
             raise ScrubError(f"{kind} payload is not a JSON object")
-        item.payload = orjson.dumps(scrubber.scrub_event(event))
+        item.payload = orjson.dumps(scrubbing.event(event, kind))
         return Verdict.SCRUBBED
     root = JSON_ROOTS.get(kind)
     if root is not None:
-        item.payload = orjson.dumps(scrubber.scrub(_load(item), root))
+        item.payload = orjson.dumps(scrubbing.payload(_load(item), root, kind))
         return Verdict.SCRUBBED
     if kind in UNSCANNABLE_TYPES:
         return Verdict.UNSCANNABLE
     if kind == "attachment":
-        return _scrub_attachment(item, scrubber)
-    return _scrub_unknown(item, scrubber)
+        return _scrub_attachment(item, scrubbing)
+    return _scrub_unknown(item, scrubbing)
 
 
-def _scrub_attachment(item: Item, scrubber: Scrubber) -> Verdict:
+def _scrub_attachment(item: Item, scrubbing: _Scrubbing) -> Verdict:
     content_type = str(item.headers.get("content_type") or "").split(";")[0].strip().lower()
     filename = str(item.headers.get("filename") or "").lower()
     if item.headers.get("attachment_type", "event.attachment") != "event.attachment":
@@ -87,14 +132,14 @@ def _scrub_attachment(item: Item, scrubber: Scrubber) -> Verdict:
         return Verdict.UNSCANNABLE
     if is_json:
         try:
-            item.payload = orjson.dumps(scrubber.scrub(orjson.loads(item.payload), "@attachment"))
+            item.payload = orjson.dumps(scrubbing.payload(orjson.loads(item.payload), "@attachment", item.type))
             return Verdict.SCRUBBED
         except orjson.JSONDecodeError:
             pass  # not JSON after all: scrub it as text
-    return _scrub_as_text(item, text, scrubber, "@attachment")
+    return _scrub_as_text(item, text, scrubbing, "@attachment")
 
 
-def _scrub_unknown(item: Item, scrubber: Scrubber) -> Verdict:
+def _scrub_unknown(item: Item, scrubbing: _Scrubbing) -> Verdict:
     """Unknown item types pass only if they are JSON or text the engine can read."""
     root = "@" + item.type
     try:
@@ -104,14 +149,14 @@ def _scrub_unknown(item: Item, scrubber: Scrubber) -> Verdict:
             text = item.payload.decode("utf-8")
         except UnicodeDecodeError:
             return Verdict.UNSCANNABLE
-        return _scrub_as_text(item, text, scrubber, root)
-    item.payload = orjson.dumps(scrubber.scrub(payload, root))
+        return _scrub_as_text(item, text, scrubbing, root)
+    item.payload = orjson.dumps(scrubbing.payload(payload, root, item.type))
     return Verdict.SCRUBBED
 
 
-def _scrub_as_text(item: Item, text: str, scrubber: Scrubber, root: str) -> Verdict:
+def _scrub_as_text(item: Item, text: str, scrubbing: _Scrubbing, root: str) -> Verdict:
     """Scrub a decoded payload as one string and store it back (empty if a rule removed it)."""
-    scrubbed = scrubber.scrub_text(text, root)
+    scrubbed = scrubbing.text(text, root, item.type)
     item.payload = b"" if scrubbed is None else scrubbed.encode("utf-8")
     return Verdict.SCRUBBED
 

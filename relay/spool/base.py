@@ -28,6 +28,17 @@ class Entry:
         """Bytes this entry holds."""
         return len(self.body)
 
+    def item_sizes(self) -> list[int] | None:
+        """Payload bytes of each item (for outcomes counted in bytes), or None when none needs them."""
+        if "attachment" not in self.categories:
+            return None
+        from ..envelope import parse_envelope  # only for envelopes with attachments
+
+        try:
+            return [len(item.payload) for item in parse_envelope(self.body).items]
+        except Exception:  # a body we wrote ourselves; if it can't be read, count items instead
+            return None
+
 
 class Spool(Protocol):
     """A bounded store of entries with delayed retry; implementations must be safe on one event loop."""

@@ -326,25 +326,21 @@ async def test_learned_limit_rejects_event_only_envelope_at_the_door(
     assert received_total(state) == 2
 
 
-async def test_learned_limit_drops_only_the_event_of_a_mixed_envelope(
+async def test_learned_limit_drops_the_event_with_its_attachment(
     make_relay: RelayFactory, upstream: FakeUpstream
 ) -> None:
-    """With errors limited, an event + attachment envelope is accepted, the attachment forwarded, the event dropped."""
+    """With errors limited, an event + attachment envelope is refused whole (429): the attachment goes with its event."""
     client = await make_relay()
     state = await _limit_errors_for_project(client, upstream)
     resp = await post(client, event_envelope("d" * 32, attachment=b"attached bytes"))
-    assert resp.status == 200
+    assert resp.status == 429
     assert re.fullmatch(r"\d+:error:project", resp.headers["X-Sentry-Rate-Limits"])
-    await upstream.wait_for(1)
     await settled(state)
-    forwarded = upstream.received[0].envelope
-    assert [item.type for item in forwarded.items] == ["attachment"]
-    assert forwarded.items[0].payload == b"attached bytes"
     assert nonzero(outcome_totals(state)) == {
         ("rate_limited", "upstream_rate_limited", "error"): 2,
-        ("forwarded", "none", "attachment"): 1,
+        ("rate_limited", "upstream_rate_limited", "attachment"): 1,
     }
-    assert nonzero(attempt_counts(state)) == {"429": 1, "200": 1}
+    assert nonzero(attempt_counts(state)) == {"429": 1}
 
 
 async def test_learned_limit_does_not_affect_other_categories(make_relay: RelayFactory, upstream: FakeUpstream) -> None:

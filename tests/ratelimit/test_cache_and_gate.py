@@ -183,21 +183,24 @@ async def test_gate_passes_everything_without_limits() -> None:
     assert outcomes_of(metrics) == {}
 
 
-async def test_gate_drops_only_limited_categories() -> None:
-    """Items of a limited category are dropped as rate_limited/upstream_rate_limited; others stay."""
+async def test_gate_drops_limited_categories_and_what_depends_on_them() -> None:
+    """Limited events are dropped as rate_limited/upstream_rate_limited with their attachments; others stay."""
     clock = FakeClock()
     cache = RateLimitCache(clock)
     cache.remember(URL, "1", KEY_A, parse_rate_limits("60:error:project"))
     clock.advance(1)
-    ctx, metrics = context("event", "attachment", "event")
+    ctx, metrics = context("event", "attachment", "event", "session")
     await UpstreamLimitGate(cache).process(ctx)
-    assert [i.type for i in ctx.envelope.items] == ["attachment"]
-    assert ctx.rate_limited_items == 2
+    assert [i.type for i in ctx.envelope.items] == ["session"]
+    assert ctx.rate_limited_items == 3
     assert len(ctx.rate_limits) == 1  # one limit, announced once
     limit, left = ctx.rate_limits[0]
     assert limit == RateLimit(60, frozenset({"error"}), "project")
     assert left == 59.0
-    assert outcomes_of(metrics) == {("rate_limited", "upstream_rate_limited", "error"): 2}
+    assert outcomes_of(metrics) == {
+        ("rate_limited", "upstream_rate_limited", "error"): 2,
+        ("rate_limited", "upstream_rate_limited", "attachment"): 1,
+    }
 
 
 async def test_gate_never_limits_client_reports() -> None:

@@ -418,6 +418,9 @@ class _Registry:
     def for_project(self, project: ProjectConfig | None) -> Scrubber:
         return self.scrubber
 
+    def auditor_for(self, project: ProjectConfig | None) -> None:
+        return None
+
 
 def _context(envelope: Envelope, project: ProjectConfig | None = None) -> tuple[ProcessingContext, Metrics]:
     metrics = Metrics()
