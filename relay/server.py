@@ -8,6 +8,7 @@ import signal
 
 from aiohttp import web
 
+from .admin import start_admin
 from .app import create_app
 from .config import Config
 from .ingest import STATE
@@ -32,7 +33,10 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    admin: web.AppRunner | None = None
     try:
+        if config.admin.enabled:  # the rule playground, on its own (localhost) listener
+            admin = await start_admin(config)
         await stop.wait()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -40,4 +44,6 @@ async def serve(config: Config) -> None:
         state.ready = False
         state.shutdown_deadline = state.clock.monotonic() + config.shutdown_timeout
         log_event(logger, logging.INFO, "shutting down", timeout=config.shutdown_timeout, queued=state.spool.pending())
+        if admin is not None:
+            await admin.cleanup()
         await runner.cleanup()

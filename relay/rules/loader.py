@@ -1,9 +1,12 @@
-"""Loading rule packs from YAML, with errors that give file, line and rule id."""
+"""Loading rule packs from YAML, with problems that give file, line, column and rule id."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import regex
 import yaml
@@ -12,7 +15,7 @@ from ..errors import RelayError
 from ..scrub.detectors import DETECTORS
 from .keys import normalize_key_pattern
 from .model import Action, ActionType, Rule, RulePack, RuleTest
-from .selectors import Selector, SelectorError, expand
+from .selectors import SHORTCUTS, Selector, SelectorError, validate_selector
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "rules"
 PACKAGED_DIR = Path(__file__).resolve().parent / "packs"
@@ -21,39 +24,115 @@ DEFAULT_PACKS = ("secrets", "pii")
 _RULE_KEYS = ("id", "description", "detector", "pattern", "group", "keys", "selectors", "exclude", "action",
               "with", "mask_char", "keep_last", "flags", "mode")  # fmt: skip
 _PACK_KEYS = ("pack", "description", "defaults", "rules", "tests")
+_DEFAULT_KEYS = ("action", "selectors", "exclude", "mode")
 _TEST_KEYS = ("name", "input", "expect", "absent", "present")
 _PROBE_FILLERS = ("x", "a", "0", " ", "ab", "a1")
+# Hints for the YAML mistakes people make most when hand-editing rule files.
+_YAML_HINTS = {
+    "unknown escape character": "write patterns in single quotes ('\\d+'), where a backslash is just a backslash",
+    "cannot start any token": "indent with spaces, not tabs",
+    "mapping values are not allowed": "check the indentation, and quote values that contain ': '",
+}
+
+Position = tuple[int, int]  # 1-based line and column
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding in a rule file: where it is, which rule, and what to do about it."""
+
+    source: str
+    line: int
+    column: int
+    where: str  # `rule <id>`, `rules[3]`, `defaults`, `tests[0]`, or "" for the file as a whole
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.where}: " if self.where else ""
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{self.source}:{self.line}:{self.column}: {where}{prefix}{self.message}"
 
 
 class RuleError(RelayError):
-    """A rule file is invalid; carries every problem, each with file, line and rule."""
+    """A rule file is invalid; carries every problem, each with file, line, column and rule."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
 
 
+@dataclass(slots=True)
+class PackReport:
+    """What `inspect_pack` found: every problem, the rules that compiled, and the raw YAML by rule id."""
+
+    problems: list[Problem]
+    compiled: RulePack | None = None  # the rules and tests that compiled (None: not even YAML)
+    raw_rules: dict[str, Any] = field(default_factory=dict)  # rule id -> its YAML mapping (with positions)
+    raw_defaults: Any = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Only the problems that stop the file from loading."""
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def pack(self) -> RulePack | None:
+        """The pack, if the file has no errors."""
+        return None if self.errors else self.compiled
+
+    def position(self, rule_id: str, key: str = "", index: int | None = None) -> Position:
+        """Where a rule's `key` is written (in `defaults` if the rule inherits it); the rule's start otherwise."""
+        raw = self.raw_rules.get(rule_id)
+        inherited = key and not (isinstance(raw, dict) and key in raw)
+        if inherited and isinstance(self.raw_defaults, dict) and key in self.raw_defaults:
+            return position_of(self.raw_defaults, key, index)
+        return position_of(raw, key or None, index)
+
+
 class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that remembers the line of every mapping."""
+    """A YAML loader that remembers where every mapping, key, value and list item starts."""
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
-    mapping.line = node.start_mark.line + 1
-    return mapping
+def _mark(node: yaml.Node) -> Position:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 class _LineDict(dict[str, Any]):
     line: int = 0
+    pos: Position = (1, 1)
+    key_pos: dict[str, Position]
+    value_pos: dict[str, Position]
+    repeated: list[tuple[str, Position, Position]]  # (key, where written again, where first written)
 
 
 class _LineList(list[Any]):
     lines: list[int]
+    positions: list[Position]
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    first: dict[str, Position] = {}
+    repeated = []
+    for key_node, _ in node.value:  # before merge keys (<<) are flattened in: repeats there are intended
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            if key_node.value in first:
+                repeated.append((str(key_node.value), _mark(key_node), first[key_node.value]))
+            first.setdefault(key_node.value, _mark(key_node))
+    mapping = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
+    mapping.pos = _mark(node)
+    mapping.line = mapping.pos[0]
+    mapping.key_pos = {str(k.value): _mark(k) for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+    mapping.value_pos = {str(k.value): _mark(v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    mapping.repeated = repeated
+    return mapping
 
 
 def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> list[Any]:
     items = _LineList(loader.construct_sequence(node, deep=True))
-    items.lines = [child.start_mark.line + 1 for child in node.value]
+    items.positions = [_mark(child) for child in node.value]
+    items.lines = [line for line, _ in items.positions]
     return items
 
 
@@ -84,62 +163,141 @@ def load_pack(name: str, base: Path | None = None) -> RulePack:
     path = resolve_pack_path(name, base)
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleError([f"{path}: cannot read rule file: {exc.strerror or exc}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError([f"{path}: cannot read rule file: {_reason(exc)}"]) from None
     return parse_pack(text, str(path), default_name=path.stem)
 
 
 def parse_pack(text: str, source: str, default_name: str = "rules") -> RulePack:
-    """Compile rule-file text; `source` names the file in problems."""
+    """Compile rule-file text; `source` names the file in problems. Warnings don't stop loading."""
+    report = inspect_pack(text, source, default_name)
+    if report.pack is None:
+        raise RuleError([str(p) for p in report.errors])
+    return report.pack
+
+
+def inspect_pack(text: str, source: str, default_name: str = "rules") -> PackReport:
+    """Compile rule-file text and report every problem, warnings included, without raising."""
     try:
         raw = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise RuleError([f"{source}{where}: invalid YAML: {exc}"]) from None
+        return PackReport([_yaml_problem(exc, source)])
     compiler = _Compiler(source)
     pack = compiler.pack(raw, default_name)
-    if compiler.problems:
-        raise RuleError(compiler.problems)
-    return pack
+    problems = sorted(compiler.problems, key=lambda p: (p.line, p.column))  # file order, as an editor shows
+    defaults = raw.get("defaults") if isinstance(raw, dict) else None
+    return PackReport(problems, pack, compiler.raw_rules, defaults)
+
+
+def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = getattr(exc, "problem", None) or str(exc)
+    message = f"invalid YAML: {problem}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None and (context_mark.line, context_mark.column) != (line - 1, column - 1):
+        message += f" ({context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    hint = next((h for needle, h in _YAML_HINTS.items() if needle in problem), None)
+    return Problem(source, line, column, "", f"{message}; {hint}" if hint else message)
+
+
+def _reason(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return exc.strerror or str(exc)
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The valid choice closest to a misspelt word, if one is close enough."""
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def quoted(text: str) -> str:
+    """A pattern as it is written in YAML single quotes: backslashes stay single, unlike Python's repr."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _unknown(what: str, value: object, choices: Iterable[str], listing: str = "valid") -> str:
+    """`unknown key 'selector'; did you mean 'selectors'?`, else the list of valid values."""
+    options = list(choices)
+    close = suggest(str(value), options)
+    if close is not None:
+        return f"unknown {what} {value!r}; did you mean {close!r}?"
+    return f"unknown {what} {value!r}; {listing}: {', '.join(options)}"
+
+
+def position_of(raw: Any, key: str | None = None, index: int | None = None) -> Position:
+    """Where `raw[key][index]`, `raw[key]` or `raw` itself is written."""
+    if not isinstance(raw, _LineDict):
+        return (1, 1)
+    if key is None or key not in raw:
+        return raw.pos
+    value = raw[key]
+    if index is not None and isinstance(value, _LineList) and index < len(value.positions):
+        return value.positions[index]
+    return raw.value_pos.get(key, raw.pos)
+
+
+def _key_pos(raw: Any, key: str) -> Position:
+    """Where a mapping's key (not its value) is written."""
+    return raw.key_pos.get(key, raw.pos) if isinstance(raw, _LineDict) else (1, 1)
+
+
+def _item_pos(items: Any, index: int) -> Position:
+    positions = getattr(items, "positions", [])
+    return positions[index] if index < len(positions) else (1, 1)
 
 
 class _Compiler:
     def __init__(self, source: str) -> None:
         self.source = source
-        self.problems: list[str] = []
+        self.problems: list[Problem] = []
+        self.raw_rules: dict[str, Any] = {}
+        self._seen: set[tuple[int, int, str]] = set()
 
-    def problem(self, line: int, where: str, message: str) -> None:
-        self.problems.append(f"{self.source}:{line}: {where}: {message}")
+    def problem(self, pos: Position, where: str, message: str, severity: Severity = "error") -> None:
+        # A mistake in `defaults` would otherwise come back once for every rule that inherits it.
+        if (pos[0], pos[1], message) not in self._seen:
+            self._seen.add((pos[0], pos[1], message))
+            self.problems.append(Problem(self.source, pos[0], pos[1], where, message, severity))
+
+    def repeated_keys(self, raw: Any, where: str) -> None:
+        for key, pos, first in getattr(raw, "repeated", ()):
+            self.problem(pos, where, f"key {key!r} is written twice (first on line {first[0]}); only this one counts")
 
     def pack(self, raw: Any, default_name: str) -> RulePack:
         if not isinstance(raw, dict):
-            self.problems.append(f"{self.source}:1: a rule file must be a mapping with `rules:`")
+            self.problem((1, 1), "", "a rule file must be a mapping with `rules:`")
             return RulePack(default_name, self.source)
-        line = getattr(raw, "line", 1)
+        self.repeated_keys(raw, "")
         for key in raw:
             if key not in _PACK_KEYS:
-                self.problem(line, str(key), f"unknown key; valid keys are: {', '.join(_PACK_KEYS)}")
+                self.problem(_key_pos(raw, key), "", _unknown("top-level key", key, _PACK_KEYS))
         defaults = raw.get("defaults") or {}
         if not isinstance(defaults, dict):
-            self.problem(line, "defaults", "must be a mapping")
+            self.problem(position_of(raw, "defaults"), "defaults", "must be a mapping")
             defaults = {}
+        self.defaults(defaults)
         rules_raw = raw.get("rules") or []
         if not isinstance(rules_raw, list):
-            self.problem(line, "rules", "must be a list of rules")
+            self.problem(position_of(raw, "rules"), "rules", "must be a list of rules")
             rules_raw = []
         rules: list[Rule] = []
-        seen: dict[str, int] = {}
-        lines = getattr(rules_raw, "lines", [])
+        seen: dict[str, Position] = {}
         for index, rule_raw in enumerate(rules_raw):
-            rule = self.rule(rule_raw, index, defaults, lines[index] if index < len(lines) else line)
+            rule = self.rule(rule_raw, index, defaults, _item_pos(rules_raw, index))
             if rule is None:
                 continue
+            id_pos = position_of(rule_raw, "id")
             if rule.id in seen:
-                self.problem(rule.line, f"rule {rule.id}", f"duplicate id (also on line {seen[rule.id]})")
-            seen[rule.id] = rule.line
+                first = seen[rule.id]
+                self.problem(
+                    id_pos, f"rule {rule.id}", f"duplicate id (also on line {first[0]}); give each rule its own id"
+                )
+            seen.setdefault(rule.id, id_pos)
             rules.append(rule)
-        tests = self.tests(raw.get("tests") or [], line)
+        tests = self.tests(raw.get("tests") or [], position_of(raw, "tests"))
         return RulePack(
             name=str(raw.get("pack") or default_name),
             source=self.source,
@@ -148,49 +306,72 @@ class _Compiler:
             tests=tuple(tests),
         )
 
-    def rule(self, raw: Any, index: int, defaults: dict[str, Any], item_line: int) -> Rule | None:
+    def defaults(self, defaults: dict[str, Any]) -> None:
+        """Check `defaults` once, so a mistake there is reported there and not once per rule."""
+        self.repeated_keys(defaults, "defaults")
+        for key in defaults:
+            if key not in _DEFAULT_KEYS:
+                self.problem(
+                    _key_pos(defaults, key),
+                    "defaults",
+                    _unknown("key", key, _DEFAULT_KEYS, "only these can have defaults"),
+                )
+        self.action(defaults, "defaults", defaults, defaults)
+        self.mode(defaults, defaults, "defaults")
+        self.selector(defaults, {"selectors": defaults, "exclude": defaults}, "defaults")
+
+    def rule(self, raw: Any, index: int, defaults: dict[str, Any], item_pos: Position) -> Rule | None:
         if not isinstance(raw, dict):
-            self.problem(item_line, f"rules[{index}]", "each rule must be a mapping")
+            self.problem(item_pos, f"rules[{index}]", "each rule must be a mapping (start it with `- id: ...`)")
             return None
-        line = getattr(raw, "line", 0)
         rule_id = raw.get("id")
         where = f"rule {rule_id}" if rule_id else f"rules[{index}]"
         if not isinstance(rule_id, str) or not regex.fullmatch(r"[A-Za-z0-9_.:@-]+", rule_id):
-            self.problem(line, where, "needs an `id` made of letters, digits and _.:@-")
+            self.problem(position_of(raw, "id"), where, "needs an `id` made of letters, digits and _.:@-")
             rule_id = f"rules[{index}]"
+        self.raw_rules.setdefault(rule_id, raw)
+        self.repeated_keys(raw, where)
         for key in raw:
             if key not in _RULE_KEYS:
-                self.problem(line, where, f"unknown key {key!r}; valid keys are: {', '.join(_RULE_KEYS)}")
-        merged = {**{k: v for k, v in defaults.items() if k in ("selectors", "exclude", "action", "mode")}, **raw}
+                self.problem(_key_pos(raw, key), where, _unknown("key", key, _RULE_KEYS, "valid keys are"))
+        merged = {**{k: v for k, v in defaults.items() if k in _DEFAULT_KEYS}, **raw}
+        holders = {k: (raw if k in raw else defaults) for k in _DEFAULT_KEYS}
         detected = [k for k in ("detector", "pattern", "keys") if k in raw]
-        action = self.action(merged, line, where)
+        action = self.action(merged, where, holders["action"], raw)
         if len(detected) > 1:
-            self.problem(line, where, f"use one of detector, pattern or keys, not {' and '.join(detected)}")
+            self.problem(
+                _key_pos(raw, detected[1]),
+                where,
+                f"use one of detector, pattern or keys, not {' and '.join(detected)}",
+            )
         if not detected and (action is None or action.type is not ActionType.KEEP):
-            self.problem(line, where, "needs one of `detector`, `pattern` or `keys` (only `keep` rules may omit it)")
+            self.problem(
+                position_of(raw), where, "needs one of `detector`, `pattern` or `keys` (only `keep` rules may omit it)"
+            )
         detector = None
         pattern = None
         keys = None
         if "detector" in raw:
             detector = DETECTORS.get(str(raw["detector"]))
             if detector is None:
-                self.problem(
-                    line, where, f"unknown detector {raw['detector']!r}; built-in detectors: {', '.join(DETECTORS)}"
-                )
+                message = _unknown("detector", raw["detector"], DETECTORS, "built-in detectors")
+                self.problem(position_of(raw, "detector"), where, message)
         if "pattern" in raw:
-            pattern = self.pattern(raw["pattern"], line, where, str(raw.get("flags", "")))
+            pattern = self.pattern(raw, where)
         if "keys" in raw:
-            keys = self.keys(raw["keys"], line, where)
-        selector = self.selector(merged.get("selectors"), merged.get("exclude"), line, where)
+            keys = self.keys(raw, where)
+        selector = self.selector(merged, holders, where)
         group = raw.get("group", 0)
         if not isinstance(group, int) or group < 0 or (pattern is not None and group > pattern.groups):
-            self.problem(line, where, f"group must be a capture group number of the pattern, got {group!r}")
+            self.problem(
+                position_of(raw, "group"), where, f"group must be a capture group number of the pattern, got {group!r}"
+            )
             group = 0
-        mode = merged.get("mode", "enforce")
-        if mode not in ("enforce", "audit"):
-            self.problem(line, where, f"mode must be enforce or audit, got {mode!r}")
+        mode = self.mode(merged, holders["mode"], where)
         if mode == "audit" and action is not None and action.type is ActionType.KEEP:
-            self.problem(line, where, "a keep rule changes nothing, so it can't be in audit mode")
+            self.problem(
+                position_of(holders["mode"], "mode"), where, "a keep rule changes nothing, so it can't be in audit mode"
+            )
         if action is None or selector is None:
             return None
         return Rule(
@@ -203,36 +384,53 @@ class _Compiler:
             group=group,
             keys=keys,
             source=self.source,
-            line=line,
+            line=raw.pos[0] if isinstance(raw, _LineDict) else 0,
             audit=mode == "audit",
         )
 
-    def action(self, raw: dict[str, Any], line: int, where: str) -> Action | None:
+    def mode(self, raw: dict[str, Any], holder: Any, where: str) -> str:
+        mode = raw.get("mode", "enforce")
+        if mode not in ("enforce", "audit"):
+            close = suggest(str(mode), ("enforce", "audit"))
+            hint = f"; did you mean {close!r}?" if close else ""
+            self.problem(position_of(holder, "mode"), where, f"mode must be enforce or audit, got {mode!r}{hint}")
+        return str(mode)
+
+    def action(self, raw: dict[str, Any], where: str, holder: Any, rule: Any) -> Action | None:
+        """`raw` merges the rule with its defaults; `holder` is where `action` was written, `rule` the rule."""
         name = raw.get("action", "replace")
         try:
             kind = ActionType(name)
         except ValueError:
-            self.problem(line, where, f"action must be one of {', '.join(a.value for a in ActionType)}, got {name!r}")
+            names = [a.value for a in ActionType]
+            close = suggest(str(name), names)
+            hint = f"; did you mean {close!r}?" if close else ""
+            self.problem(
+                position_of(holder, "action"), where, f"action must be one of {', '.join(names)}, got {name!r}{hint}"
+            )
             return None
         text = raw.get("with")
         if text is not None and kind is not ActionType.REPLACE:
-            self.problem(line, where, "`with` only applies to action: replace")
+            self.problem(position_of(rule, "with"), where, "`with` only applies to action: replace")
         mask_char = raw.get("mask_char", "*")
         if not isinstance(mask_char, str) or len(mask_char) != 1:
-            self.problem(line, where, f"mask_char must be one character, got {mask_char!r}")
+            self.problem(position_of(rule, "mask_char"), where, f"mask_char must be one character, got {mask_char!r}")
             mask_char = "*"
         keep_last = raw.get("keep_last", 0)
-        if not isinstance(keep_last, int) or keep_last < 0:
-            self.problem(line, where, f"keep_last must be a non-negative integer, got {keep_last!r}")
+        if not isinstance(keep_last, int) or isinstance(keep_last, bool) or keep_last < 0:
+            self.problem(
+                position_of(rule, "keep_last"), where, f"keep_last must be a non-negative integer, got {keep_last!r}"
+            )
             keep_last = 0
         return Action(kind, None if text is None else str(text), mask_char, keep_last)
 
-    def pattern(self, raw: Any, line: int, where: str, flags: str) -> regex.Pattern[str] | None:
+    def pattern(self, rule: dict[str, Any], where: str) -> regex.Pattern[str] | None:
+        raw, pos = rule["pattern"], position_of(rule, "pattern")
         if not isinstance(raw, str) or not raw:
-            self.problem(line, where, "pattern must be a non-empty string")
+            self.problem(pos, where, "pattern must be a non-empty string")
             return None
         value = 0
-        for flag in flags:
+        for flag in str(rule.get("flags", "")):
             if flag == "i":
                 value |= regex.IGNORECASE
             elif flag == "m":
@@ -240,68 +438,100 @@ class _Compiler:
             elif flag == "s":
                 value |= regex.DOTALL
             else:
-                self.problem(line, where, f"unknown flag {flag!r}; use i, m or s")
+                self.problem(position_of(rule, "flags"), where, f"unknown flag {flag!r}; use i, m or s")
         try:
             compiled = regex.compile(raw, value | regex.VERSION1)
         except regex.error as exc:
-            self.problem(line, where, f"invalid pattern {raw!r}: {exc}")
+            self.problem(pos, where, f"invalid pattern {quoted(raw)}: {exc}")
             return None
         if compiled.search(""):
-            self.problem(line, where, f"pattern {raw!r} matches the empty string, which would match everywhere")
+            self.problem(pos, where, f"pattern {quoted(raw)} matches the empty string, which would match everywhere")
             return None
         try:  # smoke tests for catastrophic backtracking, on runs of the pattern's own characters
             for probe in _backtracking_probes(raw):
                 compiled.search(probe, timeout=0.05)
         except TimeoutError:
-            self.problem(line, where, f"pattern {raw!r} backtracks catastrophically (timed out on a short string)")
+            self.problem(
+                pos,
+                where,
+                f"pattern {quoted(raw)} backtracks catastrophically (timed out on a short string), so relay "
+                "refuses it; avoid a repeated group that contains another repetition or overlapping alternatives, "
+                "like (a+)+ or (a|aa)+",
+            )
             return None
         return compiled
 
-    def keys(self, raw: Any, line: int, where: str) -> regex.Pattern[str] | None:
+    def keys(self, rule: dict[str, Any], where: str) -> regex.Pattern[str] | None:
+        raw = rule["keys"]
         names = [raw] if isinstance(raw, str) else raw
         if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-            self.problem(line, where, "keys must be a list of key-name patterns")
+            self.problem(position_of(rule, "keys"), where, "keys must be a list of key-name patterns")
             return None
         alternatives = []
-        for name in names:
+        for index, name in enumerate(names):
             normalized = normalize_key_pattern(name)
             try:
                 regex.compile(normalized)
             except regex.error as exc:
-                self.problem(line, where, f"invalid key pattern {name!r}: {exc}")
+                self.problem(position_of(rule, "keys", index), where, f"invalid key pattern {quoted(name)}: {exc}")
                 return None
             alternatives.append(f"(?:{normalized})")
         return regex.compile("|".join(alternatives), regex.IGNORECASE)
 
-    def selector(self, include: Any, exclude: Any, line: int, where: str) -> Selector | None:
-        inc = _as_list(include)
-        exc = _as_list(exclude)
-        if inc is None or exc is None:
-            self.problem(line, where, "selectors and exclude must be strings or lists of strings")
+    def selector(self, merged: dict[str, Any], holders: dict[str, Any], where: str) -> Selector | None:
+        """`holders` says which mapping each of `selectors` and `exclude` was written in (the rule or defaults)."""
+        lists: dict[str, list[str]] = {}
+        for key in ("selectors", "exclude"):
+            values = _as_list(merged.get(key))
+            if values is None:
+                self.problem(
+                    position_of(holders[key], key), where, f"{key} must be a selector or a list of selectors (texts)"
+                )
+                continue
+            lists[key] = values
+            for index, selector in enumerate(values):
+                message = _selector_problem(selector)
+                if message is not None:
+                    self.problem(position_of(holders[key], key, index), where, message)
+                    lists.pop(key, None)
+        if len(lists) < 2:
             return None
-        try:
-            for selector in inc + exc:
-                expand(selector.lstrip("!"))
-            return selector_for(inc, exc)
-        except SelectorError as exc_:
-            self.problem(line, where, str(exc_))
-            return None
+        return selector_for(lists["selectors"], lists["exclude"])
 
-    def tests(self, raw: Any, line: int) -> list[RuleTest]:
+    def tests(self, raw: Any, pos: Position) -> list[RuleTest]:
         if not isinstance(raw, list):
-            self.problem(line, "tests", "must be a list")
+            self.problem(pos, "tests", "must be a list of tests (each starting with `- name: ...`)")
             return []
         tests: list[RuleTest] = []
+        names: dict[str, int] = {}
         for index, case in enumerate(raw):
-            case_line = getattr(case, "line", line)
+            where = f"tests[{index}]"
             if not isinstance(case, dict) or "input" not in case:
-                self.problem(case_line, f"tests[{index}]", "each test needs an `input`")
+                self.problem(
+                    position_of(case) if isinstance(case, dict) else _item_pos(raw, index),
+                    where,
+                    "each test needs an `input`",
+                )
                 continue
+            self.repeated_keys(case, where)
             for key in case:
                 if key not in _TEST_KEYS:
-                    self.problem(case_line, f"tests[{index}]", f"unknown key {key!r}; valid: {', '.join(_TEST_KEYS)}")
+                    self.problem(_key_pos(case, key), where, _unknown("key", key, _TEST_KEYS))
             if "expect" not in case and "absent" not in case and "present" not in case:
-                self.problem(case_line, f"tests[{index}]", "needs `expect`, `absent` or `present`")
+                self.problem(position_of(case), where, "needs `expect`, `absent` or `present`")
+            name = case.get("name")
+            if name is not None and (not isinstance(name, str) or not name.strip()):
+                self.problem(position_of(case, "name"), where, f"name must be some text, got {name!r}")
+            elif isinstance(name, str):
+                if name in names:
+                    self.problem(
+                        position_of(case, "name"),
+                        where,
+                        f"test name {name!r} is also used on line {names[name]}",
+                        "warning",
+                    )
+                names.setdefault(name, position_of(case, "name")[0])
+            self.test_values(case, where)
             tests.append(
                 RuleTest(
                     name=str(case.get("name") or f"tests[{index}]"),
@@ -309,10 +539,39 @@ class _Compiler:
                     expect=_plain(case.get("expect")),
                     absent=tuple(str(a) for a in _as_list(case.get("absent")) or ()),
                     present=tuple(str(a) for a in _as_list(case.get("present")) or ()),
-                    line=case_line,
+                    line=position_of(case)[0],
                 )
             )
         return tests
+
+    def test_values(self, case: dict[str, Any], where: str) -> None:
+        value = case["input"]
+        if not isinstance(value, dict | str):
+            self.problem(
+                position_of(case, "input"), where, "input must be an event (a mapping like {message: ...}) or a text"
+            )
+        elif "expect" in case and not isinstance(case["expect"], type(value)):
+            kind = "an event (a mapping), like the input" if isinstance(value, dict) else "a text, like the input"
+            self.problem(position_of(case, "expect"), where, f"expect must be {kind}")
+        for key in ("absent", "present"):
+            values = case.get(key)
+            if key in case and (not _as_list(values) or not all(v for v in values or ())):
+                self.problem(position_of(case, key), where, f"{key} must be a text or a list of texts, got {values!r}")
+
+
+def _selector_problem(selector: str) -> str | None:
+    """What is wrong with one selector, in words, or None."""
+    body = selector.strip().lstrip("!")
+    try:
+        validate_selector(body)
+    except SelectorError as exc:
+        if body.startswith("$") and "shortcut" in str(exc):
+            name = body.partition(".")[0]
+            close = suggest(body, SHORTCUTS) or suggest(name, SHORTCUTS)
+            if close is not None:
+                return f"unknown type shortcut {name!r} in selector {selector!r}; did you mean {close!r}?"
+        return str(exc)
+    return None
 
 
 def _backtracking_probes(pattern: str) -> list[str]:
@@ -347,7 +606,7 @@ def _as_list(value: Any) -> list[str] | None:
 
 
 def _plain(value: Any) -> Any:
-    """Strip the line-number dict subclass from test data."""
+    """Strip the position-tracking subclasses from test data."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -38,78 +38,78 @@ def problems(text: str, source: str = "pack.yml") -> list[str]:
     [
         (
             "  - id: r.det\n    detector: emial\n",
-            f"pack.yml:3: rule r.det: unknown detector 'emial'; built-in detectors: {DETECTOR_LIST}",
+            "pack.yml:4:15: rule r.det: unknown detector 'emial'; did you mean 'email'?",
         ),
         (
             "  - id: r.re\n    pattern: '(unclosed'\n",
-            "pack.yml:3: rule r.re: invalid pattern '(unclosed': missing ) at position 9",
+            "pack.yml:4:14: rule r.re: invalid pattern '(unclosed': missing ) at position 9",
         ),
         (
             "  - id: r.empty\n    pattern: 'x*'\n",
-            "pack.yml:3: rule r.empty: pattern 'x*' matches the empty string, which would match everywhere",
+            "pack.yml:4:14: rule r.empty: pattern 'x*' matches the empty string, which would match everywhere",
         ),
         (
             "  - id: r.key\n    detector: email\n    colour: red\n",
-            "pack.yml:3: rule r.key: unknown key 'colour'; valid keys are: id, description, detector, pattern, group, "
-            "keys, selectors, exclude, action, with, mask_char, keep_last, flags",
+            "pack.yml:5:5: rule r.key: unknown key 'colour'; valid keys are: id, description, detector, pattern, group, "
+            "keys, selectors, exclude, action, with, mask_char, keep_last, flags, mode",
         ),
         (
             "  - id: r.act\n    detector: email\n    action: obliterate\n",
-            "pack.yml:3: rule r.act: action must be one of remove, replace, mask, hash, keep, got 'obliterate'",
+            "pack.yml:5:13: rule r.act: action must be one of remove, replace, mask, hash, keep, got 'obliterate'",
         ),
         (
             "  - id: r.mask\n    detector: email\n    action: mask\n    mask_char: '##'\n",
-            "pack.yml:3: rule r.mask: mask_char must be one character, got '##'",
+            "pack.yml:6:16: rule r.mask: mask_char must be one character, got '##'",
         ),
         (
             "  - id: r.mask\n    detector: email\n    action: mask\n    mask_char: ''\n",
-            "pack.yml:3: rule r.mask: mask_char must be one character, got ''",
+            "pack.yml:6:16: rule r.mask: mask_char must be one character, got ''",
         ),
         (
             "  - id: r.none\n    action: replace\n",
-            "pack.yml:3: rule r.none: needs one of `detector`, `pattern` or `keys` (only `keep` rules may omit it)",
+            "pack.yml:3:5: rule r.none: needs one of `detector`, `pattern` or `keys` (only `keep` rules may omit it)",
         ),
         (
             "  - id: r.sel\n    detector: email\n    selectors: [$nonsense]\n",
-            f"pack.yml:3: rule r.sel: unknown type shortcut '$nonsense'; known: {SHORTCUT_LIST}",
+            f"pack.yml:5:17: rule r.sel: unknown type shortcut '$nonsense'; known: {SHORTCUT_LIST}",
         ),
         (
             "  - id: r.sel\n    detector: email\n    exclude: [$nonsense.x]\n",
-            f"pack.yml:3: rule r.sel: unknown type shortcut '$nonsense'; known: {SHORTCUT_LIST}",
+            f"pack.yml:5:15: rule r.sel: unknown type shortcut '$nonsense'; known: {SHORTCUT_LIST}",
         ),
         (
             "  - id: r.sel\n    detector: email\n    selectors: ['a..b']\n",
-            "pack.yml:3: rule r.sel: empty segment in selector 'a..b'",
+            "pack.yml:5:17: rule r.sel: empty segment in selector 'a..b'",
         ),
         (
             "  - id: r.two\n    detector: email\n    pattern: x\n",
-            "pack.yml:3: rule r.two: use one of detector, pattern or keys, not detector and pattern",
+            "pack.yml:5:5: rule r.two: use one of detector, pattern or keys, not detector and pattern",
         ),
         (
             "  - id: r.with\n    detector: email\n    action: remove\n    with: x\n",
-            "pack.yml:3: rule r.with: `with` only applies to action: replace",
+            "pack.yml:6:11: rule r.with: `with` only applies to action: replace",
         ),
         (
             "  - id: r.flags\n    pattern: x\n    flags: iz\n",
-            "pack.yml:3: rule r.flags: unknown flag 'z'; use i, m or s",
+            "pack.yml:5:12: rule r.flags: unknown flag 'z'; use i, m or s",
         ),
         (
             "  - id: r.group\n    pattern: 'x(y)'\n    group: 2\n",
-            "pack.yml:3: rule r.group: group must be a capture group number of the pattern, got 2",
+            "pack.yml:5:12: rule r.group: group must be a capture group number of the pattern, got 2",
         ),
-        ("  - id: r.keys\n    keys: []\n", "pack.yml:3: rule r.keys: keys must be a list of key-name patterns"),
+        ("  - id: r.keys\n    keys: []\n", "pack.yml:4:11: rule r.keys: keys must be a list of key-name patterns"),
         (
             "  - id: r.keys\n    keys: ['pass(']\n",
-            "pack.yml:3: rule r.keys: invalid key pattern 'pass(': missing ) at position 5",
+            "pack.yml:4:12: rule r.keys: invalid key pattern 'pass(': missing ) at position 5",
         ),
         (
             "  - id: r.last\n    detector: email\n    action: mask\n    keep_last: -1\n",
-            "pack.yml:3: rule r.last: keep_last must be a non-negative integer, got -1",
+            "pack.yml:6:16: rule r.last: keep_last must be a non-negative integer, got -1",
         ),
-        ("  - detector: email\n", "pack.yml:3: rules[0]: needs an `id` made of letters, digits and _.:@-"),
+        ("  - detector: email\n", "pack.yml:3:5: rules[0]: needs an `id` made of letters, digits and _.:@-"),
         (
             "  - id: 'bad id!'\n    detector: email\n",
-            "pack.yml:3: rule bad id!: needs an `id` made of letters, digits and _.:@-",
+            "pack.yml:3:9: rule bad id!: needs an `id` made of letters, digits and _.:@-",
         ),
     ],
 )
@@ -126,11 +126,11 @@ def test_duplicate_ids() -> None:
         "  - id: r.other\n    detector: phone\n"
         "  - id: r.dup\n    detector: iban\n"
     )
-    assert problems(text) == ["pack.yml:6: rule r.dup: duplicate id (also on line 2)"]
+    assert problems(text) == ["pack.yml:6:9: rule r.dup: duplicate id (also on line 2); give each rule its own id"]
 
 
 def test_problem_lines_follow_the_file() -> None:
-    """Line numbers are the line where each rule starts, comments and blank lines included."""
+    """Line and column point at the offending value, comments and blank lines included."""
     text = (
         "# header comment\n"
         "pack: p\n"
@@ -143,7 +143,7 @@ def test_problem_lines_follow_the_file() -> None:
         "  - id: bad.two\n"
         "    detector: nope\n"
     )
-    assert problems(text) == [f"pack.yml:9: rule bad.two: unknown detector 'nope'; built-in detectors: {DETECTOR_LIST}"]
+    assert problems(text) == [f"pack.yml:10:15: rule bad.two: unknown detector 'nope'; built-in detectors: {DETECTOR_LIST}"]
 
 
 def test_several_problems_reported_at_once() -> None:
@@ -168,23 +168,23 @@ def test_several_problems_reported_at_once() -> None:
         "    mask_char: '##'\n"
     )
     assert problems(text, "/etc/relay/broken.yml") == [
-        f"/etc/relay/broken.yml:3: rule a.detector: unknown detector 'emial'; built-in detectors: {DETECTOR_LIST}",
-        "/etc/relay/broken.yml:5: rule a.regex: invalid pattern '(unclosed': missing ) at position 9",
-        "/etc/relay/broken.yml:9: rule a.action: action must be one of remove, replace, mask, hash, keep, "
+        "/etc/relay/broken.yml:4:15: rule a.detector: unknown detector 'emial'; did you mean 'email'?",
+        "/etc/relay/broken.yml:6:14: rule a.regex: invalid pattern '(unclosed': missing ) at position 9",
+        "/etc/relay/broken.yml:11:13: rule a.action: action must be one of remove, replace, mask, hash, keep, "
         "got 'obliterate'",
-        "/etc/relay/broken.yml:12: rule a.fine: duplicate id (also on line 7)",
-        "/etc/relay/broken.yml:14: rule a.mask: mask_char must be one character, got '##'",
+        "/etc/relay/broken.yml:12:9: rule a.fine: duplicate id (also on line 7); give each rule its own id",
+        "/etc/relay/broken.yml:17:16: rule a.mask: mask_char must be one character, got '##'",
     ]
 
 
 def test_several_problems_in_one_rule() -> None:
-    """One rule with several mistakes gets one problem per mistake."""
+    """One rule with several mistakes gets one problem per mistake, in file order."""
     text = "rules:\n  - id: r.many\n    detector: nope\n    action: mask\n    mask_char: '##'\n    colour: red\n"
     assert problems(text) == [
-        "pack.yml:2: rule r.many: unknown key 'colour'; valid keys are: id, description, detector, pattern, group, "
-        "keys, selectors, exclude, action, with, mask_char, keep_last, flags",
-        "pack.yml:2: rule r.many: mask_char must be one character, got '##'",
-        f"pack.yml:2: rule r.many: unknown detector 'nope'; built-in detectors: {DETECTOR_LIST}",
+        f"pack.yml:3:15: rule r.many: unknown detector 'nope'; built-in detectors: {DETECTOR_LIST}",
+        "pack.yml:5:16: rule r.many: mask_char must be one character, got '##'",
+        "pack.yml:6:5: rule r.many: unknown key 'colour'; valid keys are: id, description, detector, pattern, group, "
+        "keys, selectors, exclude, action, with, mask_char, keep_last, flags, mode",
     ]
 
 
@@ -194,28 +194,33 @@ def test_several_problems_in_one_rule() -> None:
 def test_invalid_yaml_has_a_line() -> None:
     """Broken YAML is reported with the line of the syntax error."""
     [problem] = problems("pack: p\nrules:\n  - id: x\n    detector: [email\n")
-    assert problem.startswith("pack.yml:5: invalid YAML: ")
+    assert problem == (
+        "pack.yml:5:1: invalid YAML: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence that starts at line 4, column 15)"
+    )
 
 
 def test_not_a_mapping() -> None:
     """A rule file must be a mapping."""
-    assert problems("- a\n- b\n") == ["pack.yml:1: a rule file must be a mapping with `rules:`"]
+    assert problems("- a\n- b\n") == ["pack.yml:1:1: a rule file must be a mapping with `rules:`"]
 
 
 def test_rules_not_a_list() -> None:
     """`rules` must be a list."""
-    assert problems("rules: x\n") == ["pack.yml:1: rules: must be a list of rules"]
+    assert problems("rules: x\n") == ["pack.yml:1:8: rules: must be a list of rules"]
 
 
 def test_rule_not_a_mapping_has_a_line() -> None:
     """A rule that is not a mapping is reported with its line too."""
-    assert problems("pack: p\nrules:\n  - just a string\n") == ["pack.yml:3: rules[0]: each rule must be a mapping"]
+    assert problems("pack: p\nrules:\n  - just a string\n") == [
+        "pack.yml:3:5: rules[0]: each rule must be a mapping (start it with `- id: ...`)"
+    ]
 
 
 def test_unknown_pack_key() -> None:
     """Unknown top-level keys are reported."""
     assert problems("rules: []\nrulez: []\n") == [
-        "pack.yml:1: rulez: unknown key; valid keys are: pack, description, defaults, rules, tests"
+        "pack.yml:2:1: unknown top-level key 'rulez'; did you mean 'rules'?"
     ]
 
 
@@ -223,9 +228,9 @@ def test_test_case_problems() -> None:
     """Test cases need an input and something to check, and only known keys."""
     text = "rules: []\ntests:\n  - name: no input\n  - input: {}\n  - input: {}\n    expect: {}\n    bogus: 1\n"
     assert problems(text) == [
-        "pack.yml:3: tests[0]: each test needs an `input`",
-        "pack.yml:4: tests[1]: needs `expect`, `absent` or `present`",
-        "pack.yml:5: tests[2]: unknown key 'bogus'; valid: name, input, expect, absent, present",
+        "pack.yml:3:5: tests[0]: each test needs an `input`",
+        "pack.yml:4:5: tests[1]: needs `expect`, `absent` or `present`",
+        "pack.yml:7:5: tests[2]: unknown key 'bogus'; valid: name, input, expect, absent, present",
     ]
 
 
@@ -344,8 +349,8 @@ def test_check_config_reports_broken_rule_file(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err
     assert err.splitlines() == [
         f"{config}: 1 problem(s) in the config:",
-        f"  {config}: rules[0]: {tmp_path / 'broken.yml'}:3: rule bad.detector: unknown detector 'emial'; "
-        f"built-in detectors: {DETECTOR_LIST}",
+        f"  {config}: rules[0]: {tmp_path / 'broken.yml'}:4:15: rule bad.detector: unknown detector 'emial'; "
+        "did you mean 'email'?",
     ]
 
 
@@ -357,7 +362,7 @@ def test_check_config_reports_project_rule_file(tmp_path: Path, capsys: pytest.C
     assert main(["check-config", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert (
-        f"  {config}: projects[0].rules[1]: {tmp_path / 'broken.yml'}:3: rule bad.detector: unknown detector 'emial'"
+        f"  {config}: projects[0].rules[1]: {tmp_path / 'broken.yml'}:4:15: rule bad.detector: unknown detector 'emial'"
         in err
     )
 
@@ -386,7 +391,7 @@ def test_check_config_process_exit_code(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stdout == ""
-    assert "relay.yml: rules[0]: broken.yml:3: rule bad.detector: unknown detector 'emial'" in result.stderr
+    assert "relay.yml: rules[0]: broken.yml:4:15: rule bad.detector: unknown detector 'emial'" in result.stderr
 
 
 HASH_PACK = "pack: hashing\nrules:\n  - id: h.email\n    detector: email\n    action: hash\n"
