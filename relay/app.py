@@ -14,6 +14,7 @@ from aiohttp import web
 from .client_reports import ClientReporter
 from .clock import Clock, SystemClock
 from .config import Config
+from .filter import FilterStage
 from .forward import Forwarder, Upstream, UpstreamRouter
 from .ingest import STATE, IngestService, ProjectIndex, RelayState, add_routes, relay_middleware
 from .logs import log_event
@@ -26,9 +27,9 @@ from .ratelimit.memory import MemoryQuotaBackend
 from .ratelimit.quota import QuotaBackend
 from .ratelimit.stage import QuotaStage
 from .routing import Router
-from .sample import SamplingStage
 from .rules.reload import RuleReloader
 from .rules.verify import verify_packs
+from .sample import SamplingStage
 from .scrub.auditlog import AuditLog
 from .scrub.registry import ScrubberRegistry
 from .scrub.stage import ScrubStage
@@ -44,13 +45,15 @@ def _dumps(value: object) -> str:
 def build_stages(
     config: Config, limits: RateLimitCache, quotas: QuotaBackend, metrics: Metrics, scrub: ScrubStage | None = None
 ) -> list[Stage]:
-    """The processing pipeline, in order: turn away what the upstream refuses, sample, draw from
-    quotas (so that sampled-out items don't use them up), then scrub what is left.
+    """The processing pipeline, in order: turn away what the upstream refuses, drop what the inbound
+    filters match (and set fingerprints), sample, draw from quotas (so that filtered and sampled-out
+    items don't use them up), then scrub what is left.
 
     Nothing reaches the spool (memory or disk) before the scrub stage has run.
     """
     return [
         UpstreamLimitGate(limits),
+        FilterStage(config),
         SamplingStage(),
         QuotaStage(quotas, metrics),
         scrub or ScrubStage(ScrubberRegistry(config), metrics),

@@ -14,11 +14,13 @@ import yaml
 from ..errors import ConfigError
 from ..units import parse_duration, parse_size
 from .dsn import parse_dsn
+from .filters import read_filters, read_fingerprints
 from .model import (
     DEFAULT_RULES,
     AdminConfig,
     BatchConfig,
     Config,
+    FiltersConfig,
     LimitsConfig,
     ListenConfig,
     LogConfig,
@@ -180,6 +182,8 @@ class _Reader:
                 "ratelimit",
                 "outcomes",
                 "admin",
+                "filters",
+                "fingerprints",
             ),
         )
         upstream = self.upstream(data.get("upstream"), "upstream")
@@ -198,6 +202,8 @@ class _Reader:
             ratelimit=read_ratelimit(self, data.get("ratelimit"), "ratelimit"),
             outcomes=read_outcomes(self, data.get("outcomes"), "outcomes"),
             admin=self.admin(data.get("admin"), "admin"),
+            filters=read_filters(self, data.get("filters"), "filters") or FiltersConfig(),
+            fingerprints=read_fingerprints(self, data.get("fingerprints"), "fingerprints") or (),
             source=self.source,
         )
 
@@ -300,6 +306,8 @@ class _Reader:
                 "forward_unscannable",
                 "quotas",
                 "sampling",
+                "filters",
+                "fingerprints",
             ),
         )
         if "id" not in data:
@@ -319,6 +327,8 @@ class _Reader:
             forward_unscannable=self.field(data, path, "forward_unscannable", _bool, False),
             quotas=read_quotas(self, data.get("quotas"), f"{path}.quotas"),
             sampling=read_sampling(self, data.get("sampling"), f"{path}.sampling"),
+            filters=read_filters(self, data.get("filters"), f"{path}.filters"),
+            fingerprints=read_fingerprints(self, data.get("fingerprints"), f"{path}.fingerprints"),
         )
 
     def limits(self, raw: Any, path: str) -> LimitsConfig:

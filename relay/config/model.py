@@ -130,6 +130,44 @@ class OutcomesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FiltersConfig:
+    """`filters`: inbound filters; a matching event is dropped (outcome filtered, reason filter:<name>)."""
+
+    exception_types: tuple[str, ...] = ()  # globs on exception types
+    messages: tuple[str, ...] = ()  # globs on the message and exception values (case-insensitive)
+    transactions: tuple[str, ...] = ()  # globs on transaction names (transactions only)
+    releases: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+    localhost: bool = False
+    browser_extensions: bool = False
+    web_crawlers: bool = False
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is on."""
+        return any(getattr(self, name) for name in self.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintMatcher:
+    """One condition of a fingerprint rule: a Sentry matcher key, a glob, optionally negated."""
+
+    key: str  # error.type, error.value, message, logger, level, stack.function, tags.<name>, ...
+    pattern: str
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintRule:
+    """Sentry server-side fingerprinting, applied centrally: first match wins."""
+
+    matchers: tuple[FingerprintMatcher, ...]
+    fingerprint: tuple[str, ...]
+    override: bool = False  # replace a fingerprint the SDK set (kept otherwise)
+    source: str = ""  # where the rule came from, for messages
+
+
+@dataclass(frozen=True, slots=True)
 class AdminConfig:
     """`admin`: a second listener for operators and compliance teams (the rule playground); off by default."""
 
@@ -151,6 +189,8 @@ class ProjectConfig:
     forward_unscannable: bool = False  # forward attachments, minidumps and replays that can't be scrubbed
     quotas: tuple[QuotaConfig, ...] = ()
     sampling: SamplingConfig | None = None
+    filters: FiltersConfig | None = None  # None: the top-level `filters`
+    fingerprints: tuple[FingerprintRule, ...] | None = None  # None: the top-level `fingerprints`
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +262,8 @@ class Config:
     ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
     outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    fingerprints: tuple[FingerprintRule, ...] = ()
     source: str = "<defaults>"
 
     def rules_for(self, project: ProjectConfig | None) -> tuple[str, ...]:
@@ -229,6 +271,16 @@ class Config:
         if project is not None and project.rules is not None:
             return project.rules
         return self.rules
+
+    def filters_for(self, project: ProjectConfig | None) -> FiltersConfig:
+        """A project's filters, or the top-level default."""
+        return project.filters if project is not None and project.filters is not None else self.filters
+
+    def fingerprints_for(self, project: ProjectConfig | None) -> tuple[FingerprintRule, ...]:
+        """A project's fingerprint rules, or the top-level default."""
+        if project is not None and project.fingerprints is not None:
+            return project.fingerprints
+        return self.fingerprints
 
     def project(self, project_id: int) -> ProjectConfig | None:
         """Return the configured project with this id, if any."""

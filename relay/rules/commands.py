@@ -35,6 +35,12 @@ def add_rules_parser(commands: Any) -> None:
     imp.add_argument("--output", "-o", default="-", help="where to write the rule file (default: stdout)")
     imp.add_argument("--id-prefix", default="sentry", help="prefix of the generated rule ids")
 
+    fp = sub.add_parser(
+        "import-sentry-fingerprints", help="convert Sentry fingerprinting rules (text syntax) into `fingerprints:` YAML"
+    )
+    fp.add_argument("file", help="the rules text (`error.type:DatabaseError -> database-error`), or - for stdin")
+    fp.add_argument("--output", "-o", default="-", help="where to write the YAML (default: stdout)")
+
 
 def run_rules_command(args: argparse.Namespace) -> int:
     """Run the parsed `relay rules` subcommand; return the exit code."""
@@ -55,4 +61,8 @@ def run_rules_command(args: argparse.Namespace) -> int:
         from .sentry_import import run_import
 
         return run_import(args)
+    if name == "import-sentry-fingerprints":
+        from ..filter.sentry_syntax import run_import_fingerprints
+
+        return run_import_fingerprints(args)
     raise AssertionError(f"unknown rules command {name!r}")

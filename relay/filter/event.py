@@ -1,0 +1,121 @@
+"""Read-only access to the parts of an event that filters and fingerprint rules look at."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class EventView:
+    """Lazy accessors over an event payload (any shape the protocol allows, nothing assumed)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.event = event
+
+    def text(self, key: str) -> str | None:
+        """A top-level string field."""
+        value = self.event.get(key)
+        return value if isinstance(value, str) else None
+
+    def exceptions(self) -> list[dict[str, Any]]:
+        """Every exception of the chain."""
+        exception = self.event.get("exception")
+        values = exception.get("values") if isinstance(exception, dict) else exception
+        return [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
+
+    def exception_types(self) -> list[str]:
+        """Types of every exception in the chain."""
+        return [e["type"] for e in self.exceptions() if isinstance(e.get("type"), str)]
+
+    def exception_values(self) -> list[str]:
+        """Values of every exception in the chain."""
+        return [e["value"] for e in self.exceptions() if isinstance(e.get("value"), str)]
+
+    def messages(self) -> list[str]:
+        """The event's message (formatted and template) and its exceptions as `Type: value` and value."""
+        found: list[str] = []
+        logentry = self.event.get("logentry")
+        if isinstance(logentry, dict):
+            found += [v for k in ("formatted", "message") if isinstance(v := logentry.get(k), str)]
+        message = self.event.get("message")
+        if isinstance(message, str):
+            found.append(message)
+        elif isinstance(message, dict):
+            found += [v for k in ("formatted", "message") if isinstance(v := message.get(k), str)]
+        for exception in self.exceptions():
+            kind, value = exception.get("type"), exception.get("value")
+            if isinstance(value, str):
+                found.append(value)
+                if isinstance(kind, str):
+                    found.append(f"{kind}: {value}")
+        return found
+
+    def frames(self) -> Iterator[dict[str, Any]]:
+        """Stack frames of exceptions, threads and the event's own stacktrace."""
+        sources: list[Any] = [e.get("stacktrace") for e in self.exceptions()]
+        sources.append(self.event.get("stacktrace"))
+        threads = self.event.get("threads")
+        values = threads.get("values") if isinstance(threads, dict) else threads
+        if isinstance(values, list):
+            sources += [t.get("stacktrace") for t in values if isinstance(t, dict)]
+        for stacktrace in sources:
+            frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
+            if isinstance(frames, list):
+                yield from (f for f in frames if isinstance(f, dict))
+
+    def tags(self) -> dict[str, str]:
+        """Tags, from a mapping or a list of pairs."""
+        tags = self.event.get("tags")
+        if isinstance(tags, dict):
+            return {str(k): str(v) for k, v in tags.items() if v is not None}
+        if isinstance(tags, list):
+            return {str(t[0]): str(t[1]) for t in tags if isinstance(t, list | tuple) and len(t) == 2}
+        return {}
+
+    def request(self) -> dict[str, Any]:
+        """The request interface."""
+        request = self.event.get("request")
+        return request if isinstance(request, dict) else {}
+
+    def header(self, name: str) -> str | None:
+        """A request header, whatever its case, from a mapping or a list of pairs."""
+        headers = self.request().get("headers")
+        pairs = headers.items() if isinstance(headers, dict) else headers if isinstance(headers, list) else ()
+        wanted = name.lower()
+        for pair in pairs:
+            if isinstance(pair, list | tuple) and len(pair) == 2 and str(pair[0]).lower() == wanted:
+                return str(pair[1])
+        return None
+
+    def hosts(self) -> list[str]:
+        """Host names the event came from: its request URL, and Host, Origin and Referer headers."""
+        found: list[str] = []
+        url = self.request().get("url")
+        for candidate in (url, self.header("origin"), self.header("referer")):
+            if isinstance(candidate, str) and "://" in candidate:
+                host = urlsplit(candidate).hostname
+                if host:
+                    found.append(host)
+        host_header = self.header("host")
+        if host_header:
+            bracketed = host_header.startswith("[") and "]" in host_header
+            found.append(host_header[1 : host_header.index("]")] if bracketed else host_header.split(":")[0])
+        return found
+
+    def user_ip(self) -> str | None:
+        """The user's IP address, if the event carries one."""
+        user = self.event.get("user")
+        ip = user.get("ip_address") if isinstance(user, dict) else None
+        return ip if isinstance(ip, str) else None
+
+    def sdk_name(self) -> str | None:
+        """The SDK's name."""
+        sdk = self.event.get("sdk")
+        name = sdk.get("name") if isinstance(sdk, dict) else None
+        return name if isinstance(name, str) else None
+
+
+__all__ = ["EventView"]
