@@ -128,6 +128,7 @@ def create_app(
         quotas=quotas,
         reporter=reporter,
         reloader=reloader if stages is None else None,
+        scrub=scrub,
         audit_log=audit_log,
     )
     app = web.Application(

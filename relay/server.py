@@ -36,7 +36,7 @@ async def serve(config: Config) -> None:
     admin: web.AppRunner | None = None
     try:
         if config.admin.enabled:  # the rule playground, on its own (localhost) listener
-            admin = await start_admin(config)
+            admin = await start_admin(config, lambda: state.scrub.registry)  # follows rule reloads
         await stop.wait()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):

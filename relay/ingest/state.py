@@ -38,6 +38,7 @@ class RelayState:
     quotas: QuotaBackend | None = None
     reporter: Any = None  # ClientReporter when client reports are on
     reloader: Any = None  # RuleReloader: SIGHUP and rule-file changes
+    scrub: Any = None  # the ScrubStage; its `registry` is the rules in force
     audit_log: Any = None  # AuditLog when scrub.audit_log is set
     ready: bool = False
     shutdown_deadline: float | None = None  # monotonic; set when a drain begins

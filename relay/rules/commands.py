@@ -26,7 +26,9 @@ def add_rules_parser(commands: Any) -> None:
     explain.add_argument("event", help="a JSON event file, or - for stdin")
     explain.add_argument("--project", type=int, default=None, help="use this project's rules (default: top-level)")
     explain.add_argument("--config", "-c", default=None, help="config file (default: $RELAY_CONFIG, then relay.yml)")
-    explain.add_argument("--rules", action="append", default=None, help="rule files or packs instead of the config's")
+    explain.add_argument(
+        "--rules", action="append", default=None, help="rule packs or files instead of the config's (repeat, or a,b)"
+    )
     explain.add_argument("--format", choices=("text", "json"), default="text")
 
     imp = sub.add_parser("import-sentry", help="convert a Sentry project's data scrubbing settings into a rule file")

@@ -1,0 +1,1 @@
+"""Tests of the admin listener: the rule playground."""
