@@ -65,11 +65,11 @@ class RuleError(RelayError):
 
 @dataclass(slots=True)
 class PackReport:
-    """What `inspect_pack` found: every problem, the rules that compiled, and the raw YAML by rule id."""
+    """What `inspect_pack` found: every problem, the rules that compiled, and their YAML (with positions)."""
 
     problems: list[Problem]
     compiled: RulePack | None = None  # the rules and tests that compiled (None: not even YAML)
-    raw_rules: dict[str, Any] = field(default_factory=dict)  # rule id -> its YAML mapping (with positions)
+    raw_rules: list[tuple[str, Any]] = field(default_factory=list)  # (rule id, its YAML mapping), in file order
     raw_defaults: Any = None
 
     @property
@@ -82,9 +82,13 @@ class PackReport:
         """The pack, if the file has no errors."""
         return None if self.errors else self.compiled
 
-    def position(self, rule_id: str, key: str = "", index: int | None = None) -> Position:
-        """Where a rule's `key` is written (in `defaults` if the rule inherits it); the rule's start otherwise."""
-        raw = self.raw_rules.get(rule_id)
+    def position(self, rule_id: str, key: str = "", index: int | None = None, line: int = 0) -> Position:
+        """Where a rule's `key` is written (in `defaults` if the rule inherits it); the rule's start otherwise.
+
+        Two rules may share an id (an error): `line`, the rule's first line, tells them apart.
+        """
+        raws = [r for i, r in self.raw_rules if i == rule_id and (not line or position_of(r)[0] == line)]
+        raw = raws[0] if raws else None
         inherited = key and not (isinstance(raw, dict) and key in raw)
         if inherited and isinstance(self.raw_defaults, dict) and key in self.raw_defaults:
             return position_of(self.raw_defaults, key, index)
@@ -253,7 +257,7 @@ class _Compiler:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[Problem] = []
-        self.raw_rules: dict[str, Any] = {}
+        self.raw_rules: list[tuple[str, Any]] = []
         self._seen: set[tuple[int, int, str]] = set()
 
     def problem(self, pos: Position, where: str, message: str, severity: Severity = "error") -> None:
@@ -264,7 +268,8 @@ class _Compiler:
 
     def repeated_keys(self, raw: Any, where: str) -> None:
         for key, pos, first in getattr(raw, "repeated", ()):
-            self.problem(pos, where, f"key {key!r} is written twice (first on line {first[0]}); only this one counts")
+            message = f"key {key!r} is written twice (first on line {first[0]}); only this one counts"
+            self.problem(pos, where, message, "warning")
 
     def pack(self, raw: Any, default_name: str) -> RulePack:
         if not isinstance(raw, dict):
@@ -329,7 +334,7 @@ class _Compiler:
         if not isinstance(rule_id, str) or not regex.fullmatch(r"[A-Za-z0-9_.:@-]+", rule_id):
             self.problem(position_of(raw, "id"), where, "needs an `id` made of letters, digits and _.:@-")
             rule_id = f"rules[{index}]"
-        self.raw_rules.setdefault(rule_id, raw)
+        self.raw_rules.append((rule_id, raw))
         self.repeated_keys(raw, where)
         for key in raw:
             if key not in _RULE_KEYS:

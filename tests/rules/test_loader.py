@@ -50,8 +50,8 @@ def problems(text: str, source: str = "pack.yml") -> list[str]:
         ),
         (
             "  - id: r.key\n    detector: email\n    colour: red\n",
-            "pack.yml:5:5: rule r.key: unknown key 'colour'; valid keys are: id, description, detector, pattern, group, "
-            "keys, selectors, exclude, action, with, mask_char, keep_last, flags, mode",
+            "pack.yml:5:5: rule r.key: unknown key 'colour'; valid keys are: id, description, detector, pattern, "
+            "group, keys, selectors, exclude, action, with, mask_char, keep_last, flags, mode",
         ),
         (
             "  - id: r.act\n    detector: email\n    action: obliterate\n",
@@ -143,7 +143,9 @@ def test_problem_lines_follow_the_file() -> None:
         "  - id: bad.two\n"
         "    detector: nope\n"
     )
-    assert problems(text) == [f"pack.yml:10:15: rule bad.two: unknown detector 'nope'; built-in detectors: {DETECTOR_LIST}"]
+    assert problems(text) == [
+        f"pack.yml:10:15: rule bad.two: unknown detector 'nope'; built-in detectors: {DETECTOR_LIST}"
+    ]
 
 
 def test_several_problems_reported_at_once() -> None:
@@ -219,9 +221,7 @@ def test_rule_not_a_mapping_has_a_line() -> None:
 
 def test_unknown_pack_key() -> None:
     """Unknown top-level keys are reported."""
-    assert problems("rules: []\nrulez: []\n") == [
-        "pack.yml:2:1: unknown top-level key 'rulez'; did you mean 'rules'?"
-    ]
+    assert problems("rules: []\nrulez: []\n") == ["pack.yml:2:1: unknown top-level key 'rulez'; did you mean 'rules'?"]
 
 
 def test_test_case_problems() -> None:

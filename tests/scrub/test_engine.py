@@ -627,9 +627,8 @@ def test_loader_rejects_backtracking_pattern_on_plain_text() -> None:
     """A user pattern that backtracks catastrophically on a short plain string is refused at load time."""
     with pytest.raises(RuleError) as info:
         parse_pack("rules:\n  - id: t.slow\n    pattern: '(x|xx)+y'\n", "slow.yml")
-    assert info.value.problems == [
-        "slow.yml:2: rule t.slow: pattern '(x|xx)+y' backtracks catastrophically (timed out on a short string)"
-    ]
+    [problem] = info.value.problems
+    assert problem.startswith("slow.yml:3:14: rule t.slow: pattern '(x|xx)+y' backtracks catastrophically")
 
 
 @pytest.mark.parametrize("pattern", [r"(a|aa)+$", r"(a+)+$"])
