@@ -271,6 +271,8 @@ def credit_card_valid(text: str) -> bool:
         or number.startswith(("62", "81"))  # UnionPay
         or number.startswith(("50", "56", "57", "58", "6"))  # Maestro
     )  # fmt: skip
+    if len(number) == 15 and not (two in (34, 37) or number.startswith(("50", "56", "57", "58", "6"))):
+        return False  # only Amex and Maestro issue 15 digits: the rest is an IMEI's length
     return issuer and luhn_valid(number)
 
 

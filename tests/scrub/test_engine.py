@@ -751,3 +751,12 @@ def test_a_user_pattern_still_applies_to_timestamps() -> None:
         "  - id: no-dates\n    pattern: '\\d{4}-\\d\\d-\\d\\d'\n    action: replace\n    with: '[date]'\n"
     )
     assert scrubber.scrub_event({"message": "2026-11-22"})["message"] == "[date]"
+
+
+@pytest.mark.parametrize(
+    ("number", "label"),
+    [("353918050000005", "[imei]"), ("490154203237518", "[imei]"), ("378282246310005", "[creditcard]")],
+)
+def test_fifteen_digit_numbers_are_labelled_by_issuer(number: str, label: str) -> None:
+    """Only Amex and Maestro cards have 15 digits; other 15-digit Luhn numbers are IMEIs."""
+    assert shipped().scrub_event({"message": f"device {number}"})["message"] == f"device {label}"
