@@ -195,6 +195,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if state.reloader is not None:
         await state.reloader.close()
         _on_sighup(None)
+    if state.scrub is not None:
+        await asyncio.to_thread(state.scrub.close)
     if state.audit_log is not None:
         state.audit_log.close()
     log_event(

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from ..rules.model import ActionType, Rule
-from .engine import Remark, Scrubber
+from .engine import Remark, Scrubber, ScrubError
 
 ACTIONS = {"x": "remove", "s": "replace", "m": "mask", "p": "hash"}
 
@@ -68,25 +68,41 @@ class Auditor:
         keep = [r for r in rules if r.action.type is ActionType.KEEP]
         audit = [dataclasses.replace(r, audit=False) for r in rules if r.audit]
         self.rule_ids = tuple(r.id for r in audit)
+        self._rules = (rules, hash_key, time_limit)
         self._scrubber = Scrubber([*keep, *audit], hash_key, time_limit)
 
-    def event(self, event: dict[str, Any], item_type: str) -> list[Redaction]:
+    def twin(self) -> Auditor:
+        """An auditor with its own caches, for another thread."""
+        return Auditor(*self._rules)
+
+    # An audit that fails (say, it runs out of time) reports nothing: it must never cost the item.
+
+    def event(self, event: dict[str, Any], item_type: str, time_limit: float | None = None) -> list[Redaction]:
         """What the audit rules would redact in an (already scrubbed) event."""
         copy = orjson.loads(orjson.dumps({k: v for k, v in event.items() if k != "_meta"}))
         remarks: dict[str, Any] = {}
-        self._scrubber.scrub_event(copy, remarks)
+        try:
+            self._scrubber.scrub_event(copy, remarks, time_limit)
+        except ScrubError:
+            return []
         return list(redactions_in(remarks, item_type))
 
-    def payload(self, payload: Any, root: str, item_type: str) -> list[Redaction]:
+    def payload(self, payload: Any, root: str, item_type: str, time_limit: float | None = None) -> list[Redaction]:
         """What the audit rules would redact in a JSON payload scrubbed at `root`."""
         meta: dict[str, Any] = {}
-        self._scrubber.scrub(orjson.loads(orjson.dumps(payload)), root, meta)
+        try:
+            self._scrubber.scrub(orjson.loads(orjson.dumps(payload)), root, meta, time_limit)
+        except ScrubError:
+            return []
         return list(redactions_in(meta, item_type, root.lstrip("@")))
 
-    def text(self, text: str, root: str, item_type: str) -> list[Redaction]:
+    def text(self, text: str, root: str, item_type: str, time_limit: float | None = None) -> list[Redaction]:
         """What the audit rules would redact in a text payload."""
         remarks: list[Remark] = []
-        self._scrubber.scrub_text(text, root, remarks)
+        try:
+            self._scrubber.scrub_text(text, root, remarks, time_limit)
+        except ScrubError:
+            return []
         return text_redactions(remarks, item_type, root)
 
 

@@ -37,6 +37,7 @@ _SAFE_SHAPE = re.compile(
     r"|-?\d{1,6}(?:\.\d+)?"
 )
 _MAX_DEPTH = 128
+_TIME_LIMIT_BYTES = 64 * 1024  # payloads above this get a proportionally longer time bound
 _TYPED_VALUE_KEYS = frozenset({"type", "value", "unit"})
 _MAX_CACHED_STRING = 512
 _CACHE_LIMIT = 100_000
@@ -109,6 +110,7 @@ class Scrubber:
         self.rules = tuple(rules)
         self._hash_key = hash_key
         self._time_limit = time_limit
+        self._budget = time_limit
         self._order = {id(rule): index for index, rule in enumerate(rules)}
         keep = [r for r in rules if r.action.type is ActionType.KEEP]
         # Audit-mode rules change nothing here: an Auditor runs them on a copy (see scrub.audit).
@@ -131,16 +133,29 @@ class Scrubber:
 
     # -- public API -----------------------------------------------------------------
 
-    def scrub(self, payload: Any, root: str = "", meta: dict[str, Any] | None = None) -> Any:
+    def twin(self) -> Scrubber:
+        """A scrubber with the same rules and its own caches, for another thread (this one isn't thread-safe)."""
+        return Scrubber(self.rules, self._hash_key, self._time_limit)
+
+    def time_limit_for(self, size: int) -> float:
+        """The time bound for a payload of `size` bytes: the configured one, scaled up for big payloads."""
+        return self._time_limit * max(1.0, size / _TIME_LIMIT_BYTES)
+
+    def scrub(
+        self, payload: Any, root: str = "", meta: dict[str, Any] | None = None, time_limit: float | None = None
+    ) -> Any:
         """Scrub a JSON value in place (returning the new root); remarks go into `meta` if given."""
-        self._deadline = time.perf_counter() + self._time_limit
+        self._budget = self._time_limit if time_limit is None else time_limit
+        self._deadline = time.perf_counter() + self._budget
         self._containers = 0
         plan = self._root_plan(root)
         if plan.keep or plan.dead:
             return payload
         return self._value(payload, plan, [], meta, 0, None)
 
-    def scrub_event(self, event: dict[str, Any], remarks: dict[str, Any] | None = None) -> dict[str, Any]:
+    def scrub_event(
+        self, event: dict[str, Any], remarks: dict[str, Any] | None = None, time_limit: float | None = None
+    ) -> dict[str, Any]:
         """Scrub an event or transaction, merging remarks into its `_meta`.
 
         A value found sensitive in one place is sensitive everywhere: after the rules ran, any other
@@ -151,7 +166,7 @@ class Scrubber:
         existing = event.pop("_meta", None)
         self._found = {}
         try:
-            self.scrub(event, "", meta)
+            self.scrub(event, "", meta, time_limit)
             if self._found and _occurs_in(self._found, event):
                 _Propagator(self, self._found, meta).walk(event, self._root, [])
         finally:
@@ -164,9 +179,12 @@ class Scrubber:
             event["_meta"] = meta
         return event
 
-    def scrub_text(self, text: str, root: str, remarks: list[Remark] | None = None) -> str | None:
+    def scrub_text(
+        self, text: str, root: str, remarks: list[Remark] | None = None, time_limit: float | None = None
+    ) -> str | None:
         """Scrub free text (a text attachment) as one string at shape `root`; its remarks go to `remarks`."""
-        self._deadline = time.perf_counter() + self._time_limit
+        self._budget = self._time_limit if time_limit is None else time_limit
+        self._deadline = time.perf_counter() + self._budget
         plan = self._root_plan(root)
         if plan.keep or not plan.scan:
             return text
@@ -311,7 +329,7 @@ class Scrubber:
             raise ScrubError(f"payload nested deeper than {_MAX_DEPTH} levels")
         self._containers += 1
         if self._containers & 31 == 0 and time.perf_counter() > self._deadline:
-            raise ScrubError(f"scrubbing took longer than {self._time_limit:g}s")
+            raise ScrubError(f"scrubbing took longer than {self._budget:g}s")
         children = plan.children
         for key, value in obj.items():
             kind = type(value)
@@ -355,7 +373,7 @@ class Scrubber:
             raise ScrubError(f"payload nested deeper than {_MAX_DEPTH} levels")
         self._containers += 1
         if self._containers & 31 == 0 and time.perf_counter() > self._deadline:
-            raise ScrubError(f"scrubbing took longer than {self._time_limit:g}s")
+            raise ScrubError(f"scrubbing took longer than {self._budget:g}s")
         if items and type(items[0]) is list and _is_pair_list(items):  # [["Header", "value"], ...] form
             for index, pair in enumerate(items):
                 child = self._child(plan, pair[0])

@@ -54,38 +54,39 @@ def scrub_envelope_headers(envelope: Envelope, scrubber: Scrubber) -> None:
 class _Scrubbing:
     """The scrubber for one envelope, and where its redactions (and audit findings) are reported."""
 
-    __slots__ = ("auditor", "report", "scrubber")
+    __slots__ = ("auditor", "limit", "report", "scrubber")
 
-    def __init__(self, scrubber: Scrubber, report: ScrubReport | None, auditor: Auditor | None) -> None:
+    def __init__(self, scrubber: Scrubber, report: ScrubReport | None, auditor: Auditor | None, limit: float) -> None:
         self.scrubber = scrubber
         self.report = report
         self.auditor = auditor if report is not None else None
+        self.limit = limit  # the time bound for this item, scaled to its size
 
     def event(self, event: dict[str, Any], kind: str) -> dict[str, Any]:
         remarks: dict[str, Any] | None = {} if self.report is not None else None
-        scrubbed = self.scrubber.scrub_event(event, remarks)
+        scrubbed = self.scrubber.scrub_event(event, remarks, self.limit)
         if self.report is not None:
             self.report.enforced.extend(redactions_in(remarks, kind))
             if self.auditor is not None:
-                self.report.audited.extend(self.auditor.event(scrubbed, kind))
+                self.report.audited.extend(self.auditor.event(scrubbed, kind, self.limit))
         return scrubbed
 
     def payload(self, payload: Any, root: str, kind: str) -> Any:
         meta: dict[str, Any] | None = {} if self.report is not None else None
-        scrubbed = self.scrubber.scrub(payload, root, meta)
+        scrubbed = self.scrubber.scrub(payload, root, meta, self.limit)
         if self.report is not None:
             self.report.enforced.extend(redactions_in(meta, kind, root.lstrip("@")))
             if self.auditor is not None:
-                self.report.audited.extend(self.auditor.payload(scrubbed, root, kind))
+                self.report.audited.extend(self.auditor.payload(scrubbed, root, kind, self.limit))
         return scrubbed
 
     def text(self, text: str, root: str, kind: str) -> str | None:
         remarks: list[Remark] | None = [] if self.report is not None else None
-        scrubbed = self.scrubber.scrub_text(text, root, remarks)
+        scrubbed = self.scrubber.scrub_text(text, root, remarks, self.limit)
         if self.report is not None and remarks is not None:
             self.report.enforced.extend(text_redactions(remarks, kind, root))
             if self.auditor is not None and scrubbed is not None:
-                self.report.audited.extend(self.auditor.text(scrubbed, root, kind))
+                self.report.audited.extend(self.auditor.text(scrubbed, root, kind, self.limit))
         return scrubbed
 
 
@@ -96,7 +97,7 @@ def scrub_item(
 
     With a `report`, the redactions made (and, with an `auditor`, those audit rules would make) are added.
     """
-    scrubbing = _Scrubbing(scrubber, report, auditor)
+    scrubbing = _Scrubbing(scrubber, report, auditor, scrubber.time_limit_for(len(item.payload)))
     kind = item.type
     if kind in PASSTHROUGH_TYPES or not item.payload:
         return Verdict.SCRUBBED

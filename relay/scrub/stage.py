@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
+from ..envelope import Item
 from ..logs import log_event
 from ..metrics import Metrics
 from ..outcomes import Outcome, Reason
 from ..pipeline import ProcessingContext
-from .audit import Redaction, ScrubReport
+from .audit import Auditor, Redaction, ScrubReport
 from .auditlog import AuditLog
-from .engine import ScrubError
+from .engine import Scrubber, ScrubError
 from .items import Verdict, scrub_envelope_headers, scrub_item
 from .registry import ScrubberRegistry
 
 logger = logging.getLogger("relay.scrub")
+
+# Envelopes with an item this big are scrubbed on a worker thread (with their own scrubber twins), so a
+# 1 MB frame-vars dump never holds the event loop for the second it takes.
+OFFLOAD_BYTES = 256 * 1024
 
 
 class ScrubStage:
@@ -33,6 +41,8 @@ class ScrubStage:
         self.registry = registry
         self._metrics = metrics
         self._audit_log = audit_log
+        self._executor: ThreadPoolExecutor | None = None
+        self._twins: weakref.WeakKeyDictionary[Scrubber | Auditor, Scrubber | Auditor] = weakref.WeakKeyDictionary()
 
     def swap(self, registry: ScrubberRegistry) -> None:
         """Put new rules in force for every envelope that starts scrubbing from now on."""
@@ -46,9 +56,44 @@ class ScrubStage:
             return  # `rules: []`: the project opted out of scrubbing; items pass unchanged
         auditor = registry.auditor_for(ctx.project)
         report = ScrubReport() if self._metrics is not None or self._audit_log is not None else None
+        if any(len(item.payload) > OFFLOAD_BYTES for item in ctx.envelope.items):
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scrub-large")
+            twin = self._twin(scrubber)
+            audit_twin = self._twin(auditor) if auditor is not None else None
+            assert isinstance(twin, Scrubber) and (audit_twin is None or isinstance(audit_twin, Auditor))
+            loop = asyncio.get_running_loop()
+            failed, unscannable = await loop.run_in_executor(
+                self._executor, self._scrub_envelope, ctx, twin, audit_twin, report
+            )
+        else:
+            failed, unscannable = self._scrub_envelope(ctx, scrubber, auditor, report)
+        ctx.drop(failed, Outcome.INVALID, Reason.SCRUB_FAILED)
+        ctx.drop(unscannable, Outcome.FILTERED, Reason.UNSCANNABLE)
+        if report is not None and (report.enforced or report.audited):
+            self._account(ctx, report)
+
+    def close(self) -> None:
+        """Stop the large-envelope thread (after the work it has); idempotent."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def _twin(self, original: Scrubber | Auditor) -> Scrubber | Auditor:
+        """The worker thread's own copy of a scrubber or auditor (caches aren't shared across threads)."""
+        twin = self._twins.get(original)
+        if twin is None:
+            twin = self._twins[original] = original.twin()
+        return twin
+
+    @staticmethod
+    def _scrub_envelope(
+        ctx: ProcessingContext, scrubber: Scrubber, auditor: Auditor | None, report: ScrubReport | None
+    ) -> tuple[list[Item], list[Item]]:
+        """Scrub items in place; return those that failed and those that can't be scanned (and aren't allowed)."""
         forward_unscannable = ctx.project is not None and ctx.project.forward_unscannable
-        failed = []
-        unscannable = []
+        failed: list[Item] = []
+        unscannable: list[Item] = []
         for item in ctx.envelope.items:
             try:
                 verdict = scrub_item(item, scrubber, report, auditor)
@@ -67,10 +112,7 @@ class ScrubStage:
         except Exception as exc:
             log_event(logger, logging.WARNING, "trace header scrub failed, header dropped", error=repr(exc))
             ctx.envelope.headers.pop("trace", None)
-        ctx.drop(failed, Outcome.INVALID, Reason.SCRUB_FAILED)
-        ctx.drop(unscannable, Outcome.FILTERED, Reason.UNSCANNABLE)
-        if report is not None and (report.enforced or report.audited):
-            self._account(ctx, report)
+        return failed, unscannable
 
     def _account(self, ctx: ProcessingContext, report: ScrubReport) -> None:
         """Count redactions per rule, log audit findings, and append to the audit log."""
