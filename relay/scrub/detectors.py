@@ -47,7 +47,7 @@ class Detector:
                 # A look-alike candidate may hide a real value: try it cut short at a separator
                 # ("4111 1111 1111 1111 2024" is a card and a year), then from the next character.
                 candidate_start = match.start()
-                shorter = self._shorter(match, text)
+                shorter = self.shorter(match, text)
                 if shorter is None:
                     pos = candidate_start + 1
                     continue
@@ -57,7 +57,7 @@ class Detector:
                 yield start, end
             pos = max(match.end(), pos + 1)
 
-    def _shorter(self, match: re.Match[str], text: str) -> re.Match[str] | None:
+    def shorter(self, match: re.Match[str], text: str) -> re.Match[str] | None:
         """The longest valid prefix of a rejected candidate that ends before a separator."""
         start, end = match.span()
         assert self.validate is not None

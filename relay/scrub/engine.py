@@ -12,7 +12,7 @@ import hmac
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -408,6 +408,8 @@ class Scrubber:
     ) -> Any:
         if type(value) is dict and "value" in value and value.keys() <= _TYPED_VALUE_KEYS:
             # A typed attribute ({"type": "string", "value": ...}, as in logs and spans): keep the shape.
+            if value["value"] is None or type(value["value"]) is bool:
+                return value  # nothing there to redact (and scrubbing stays idempotent)
             if key is not None:
                 path.append(key)
             value["value"] = self._redact_whole(value["value"], rule, path, "value", meta)
@@ -528,61 +530,74 @@ class Scrubber:
         return _Result("".join(out), remarks, originals)
 
     def _detector_spans(self, text: str, family: _Family) -> list[tuple[int, int, Rule]]:
-        """One pass of a family's combined regex; a rejected candidate falls back to detector by detector."""
+        """One scan with the family's combined regex, only where a match can be.
+
+        A candidate a validator rejects (a Luhn-invalid order id, a date) doesn't end the search: every
+        detector of the family is tried anchored at the same place, then the scan goes on one character
+        further, so a real value inside or right after a look-alike is still found.
+        """
         spans: list[tuple[int, int, Rule]] = []
         rules = family.rules
-        if family.windows is not None:
-            matches: Iterable[re.Match[str]] = self._windowed(text, family)
-        elif family.starts is not None and text.isascii():
-            matches = self._anchored(text, family)
-        else:
-            matches = family.pattern.finditer(text)
-        for match in matches:
-            name = match.lastgroup or ""
-            rule = rules[int(name[1:])]
-            detector = rule.detector
-            assert detector is not None
-            if detector.validate is not None and not detector.validate(match.group(name)):
-                # A look-alike: another detector may still match around here, so check each one.
-                return [(a, b, r) for r in rules if r.detector is not None for a, b in r.detector.find(text)]
-            start, end = match.span(f"{name}_secret") if detector.has_secret_group else match.span(name)
-            if end > start:
-                spans.append((start, end, rule))
+        pattern = family.pattern
+        anchored = family.starts is not None and family.windows is None and text.isascii()
+        haystack = ""
+        if anchored:
+            assert family.starts is not None
+            starts, lowercase = family.starts
+            haystack = text.lower() if lowercase else text  # ASCII only: positions don't move
+        done = 0
+        for low, high in self._ranges(text, family):
+            pos = max(low, done)
+            while pos < high:
+                if anchored:
+                    candidate = starts.search(haystack, pos, high)
+                    if candidate is None:
+                        break
+                    match = pattern.match(text, candidate.start(), high)
+                    if match is None:
+                        pos = candidate.start() + 1
+                        continue
+                else:
+                    match = pattern.search(text, pos, high)
+                    if match is None:
+                        break
+                name = match.lastgroup or ""
+                rule = rules[int(name[1:])]
+                detector = rule.detector
+                assert detector is not None
+                if detector.validate is None or detector.validate(match.group(name)):
+                    group = f"{name}_secret" if detector.has_secret_group else name
+                    begin, finish = match.span(group)
+                else:
+                    found = _alternative(text, match.start(), rules)
+                    if found is None:
+                        pos = match.start() + 1
+                        continue
+                    match, rule = found
+                    assert rule.detector is not None
+                    begin, finish = match.span("secret") if rule.detector.has_secret_group else match.span()
+                if finish > begin:
+                    spans.append((begin, finish, rule))
+                pos = done = max(match.end(), match.start() + 1)
         return spans
 
     @staticmethod
-    def _anchored(text: str, family: _Family) -> Iterator[re.Match[str]]:
-        """The same matches as `finditer`, trying the full pattern only where one can begin."""
-        assert family.starts is not None
-        starts, lowercase = family.starts
-        haystack = text.lower() if lowercase else text  # ASCII only: positions don't move
-        match_at = family.pattern.match
-        search = starts.search
-        pos = 0
-        while (candidate := search(haystack, pos)) is not None:
-            start = candidate.start()
-            match = match_at(text, start)
-            if match is None or match.end() == start:
-                pos = start + 1
-                continue
-            yield match
-            pos = match.end()
-
-    @staticmethod
-    def _windowed(text: str, family: _Family) -> Iterator[re.Match[str]]:
-        """Matches of the family's pattern near each run of its window regex (each match once)."""
-        assert family.windows is not None
+    def _ranges(text: str, family: _Family) -> list[tuple[int, int]]:
+        """Where the family's matches can be: the whole text, or windows around its runs (merged)."""
+        if family.windows is None:
+            return [(0, len(text))]
         runs, before, after, worth = family.windows
         size = len(text)
-        done = 0
+        ranges: list[tuple[int, int]] = []
         for run in runs.finditer(text):
             if not worth(text, run.start(), run.end()):
                 continue
-            start = max(done, run.start() - before)
-            for match in family.pattern.finditer(text, start, min(size, run.end() + after)):
-                if match.start() >= done:
-                    done = match.end()
-                    yield match
+            low, high = max(0, run.start() - before), min(size, run.end() + after)
+            if ranges and low <= ranges[-1][1]:
+                ranges[-1] = (ranges[-1][0], max(high, ranges[-1][1]))
+            else:
+                ranges.append((low, high))
+        return ranges
 
     def _pattern_spans(self, rule: Rule, text: str) -> list[tuple[int, int, Rule]]:
         assert rule.pattern is not None
@@ -631,6 +646,22 @@ class Scrubber:
             digest = hmac.new(self._hash_key, original.encode(), hashlib.sha256).hexdigest()[:32]
             return f"[hash:{digest}]", "p"
         return rule.placeholder, "s"
+
+
+def _alternative(text: str, start: int, rules: Sequence[Rule]) -> tuple[re.Match[str], Rule] | None:
+    """The first detector (in rule order) with a valid match at `start`, or a valid shorter prefix of one."""
+    for rule in rules:
+        detector = rule.detector
+        assert detector is not None
+        own = detector.pattern.match(text, start)
+        if own is None:
+            continue
+        if detector.validate is None or detector.validate(own.group(0)):
+            return own, rule
+        shorter = detector.shorter(own, text)
+        if shorter is not None:
+            return shorter, rule
+    return None
 
 
 def _occurs_in(found: dict[str, tuple[str, str, str]], event: dict[str, Any]) -> bool:
