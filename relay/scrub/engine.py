@@ -16,17 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from ..errors import RelayError
 from ..rules.keys import normalize_key
 from ..rules.model import ActionType, Rule
 from ..rules.selectors import SEP
 from .detectors import STARTS, TRIGGERS, WINDOWS, combine
+from .meta import PLACEHOLDER, Propagator, merge_meta, occurs_in, propagates, record
 
 # key=value pairs inside strings: query strings, form bodies, log lines.
 _KEY_VALUE = re.compile(r"(?:^|(?<=[?&;,\s]))([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
-_PLACEHOLDER = re.compile(r"\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{32})\]")
 # printf and format placeholders in message templates: `password=%s` is not a password.
 _TEMPLATE = re.compile(r"%(?:\([\w.]+\))?[-+ #0-9.]*[sdifrxXeEgGcaou]|\{[\w.]*(?::[^}]*)?\}")
 # Whole strings that no built-in detector can match inside: timestamps, UUIDs and short numbers.
@@ -167,14 +165,14 @@ class Scrubber:
         self._found = {}
         try:
             self.scrub(event, "", meta, time_limit)
-            if self._found and _occurs_in(self._found, event):
-                _Propagator(self, self._found, meta).walk(event, self._root, [])
+            if self._found and occurs_in(self._found, event):
+                Propagator(self, self._found, meta).walk(event, self._root, [])
         finally:
             self._found = None
         if remarks is not None:
             remarks.update(meta)
         if isinstance(existing, dict):
-            meta = _merge_meta(existing, meta)
+            meta = merge_meta(existing, meta)
         if meta:
             event["_meta"] = meta
         return event
@@ -419,14 +417,14 @@ class Scrubber:
         original = value if isinstance(value, str) else _to_text(value)
         action = rule.action
         if action.type is ActionType.REMOVE:
-            _record(meta, path, key, [[rule.id, "x"]], len(original))
+            record(meta, path, key, [[rule.id, "x"]], len(original))
             return None
-        if isinstance(value, str) and _PLACEHOLDER.fullmatch(value):
+        if isinstance(value, str) and PLACEHOLDER.fullmatch(value):
             return value  # already scrubbed: keep scrubbing idempotent
         new, kind = self._apply(original, rule)
         if new == original:
             return value
-        _record(meta, path, key, [[rule.id, kind, 0, len(new)]], len(original))
+        record(meta, path, key, [[rule.id, kind, 0, len(new)]], len(original))
         self._remember(original, new, rule.id, kind)
         return new
 
@@ -445,7 +443,7 @@ class Scrubber:
             result = self._compute(text, plan)
         if result is _UNCHANGED:
             return text
-        _record(meta, path, key, result.remarks, len(text))
+        record(meta, path, key, result.remarks, len(text))
         if self._found is not None and result.originals:
             for original, replacement, rule_id, kind in result.originals:
                 self._remember(original, replacement, rule_id, kind)
@@ -453,7 +451,7 @@ class Scrubber:
 
     def _remember(self, original: str, replacement: str, rule_id: str, kind: str) -> None:
         """Note a sensitive value so that its other occurrences are replaced too."""
-        if self._found is not None and _propagates(original):
+        if self._found is not None and propagates(original):
             self._found.setdefault(original.strip("'\""), (replacement, rule_id, kind))
 
     def _scrub_number(
@@ -463,7 +461,7 @@ class Scrubber:
         for rule in plan.detector_rules:
             if rule.detector is not None and rule.detector.name in _NUMERIC_DETECTORS and any(rule.detector.find(text)):
                 new, kind = self._apply(text, rule)
-                _record(meta, path, key, [[rule.id, kind, 0, len(new)]], len(text))
+                record(meta, path, key, [[rule.id, kind, 0, len(new)]], len(text))
                 return None if rule.action.type is ActionType.REMOVE else new
         return value
 
@@ -481,12 +479,12 @@ class Scrubber:
             for match in _KEY_VALUE.finditer(text):
                 key_rule = self._key_rule_for(match.group(1), plan)
                 value = match.group(2)
-                if key_rule is not None and not _PLACEHOLDER.fullmatch(value) and not _TEMPLATE.fullmatch(value):
+                if key_rule is not None and not PLACEHOLDER.fullmatch(value) and not _TEMPLATE.fullmatch(value):
                     spans.append((match.start(2), match.end(2), key_rule))
         if not spans:
             return _UNCHANGED
         if "[" in text:  # never scrub inside a placeholder an earlier pass wrote (idempotency)
-            written = [m.span() for m in _PLACEHOLDER.finditer(text)]
+            written = [m.span() for m in PLACEHOLDER.finditer(text)]
             if written:
                 spans = [s for s in spans if not any(s[0] < b and a < s[1] for a, b in written)]
                 if not spans:
@@ -504,7 +502,7 @@ class Scrubber:
         spans.sort(key=lambda s: (order[id(s[2])], s[0]))
         accepted: list[tuple[int, int, Rule]] = []
         for span in spans:
-            if not _PLACEHOLDER.fullmatch(text, span[0], span[1]) and not any(
+            if not PLACEHOLDER.fullmatch(text, span[0], span[1]) and not any(
                 span[0] < b and a < span[1] for a, b, _ in accepted
             ):
                 accepted.append(span)
@@ -664,80 +662,8 @@ def _alternative(text: str, start: int, rules: Sequence[Rule]) -> tuple[re.Match
     return None
 
 
-def _occurs_in(found: dict[str, tuple[str, str, str]], event: dict[str, Any]) -> bool:
-    """Cheap check on the serialized event: does any sensitive value still occur?"""
-    text = orjson.dumps(event)
-    return any(orjson.dumps(value)[1:-1] in text for value in found)
-
-
 def _always(text: str) -> bool:
     return True
-
-
-def _propagates(value: str) -> bool:
-    """Long and distinctive enough that replacing its other occurrences can't hit ordinary text."""
-    value = value.strip("'\"")
-    if len(value) < 6 or _PLACEHOLDER.fullmatch(value):
-        return False
-    return not (value.isalpha() and (value.islower() or value.isupper()))
-
-
-class _Propagator:
-    """Replaces further occurrences of values already found sensitive, recording `_meta` remarks.
-
-    It follows the same plans as the rules: allowlisted (`keep`) and rule-free (`dead`) subtrees,
-    such as SDK info and ids, are left alone.
-    """
-
-    def __init__(self, scrubber: Scrubber, found: dict[str, tuple[str, str, str]], meta: dict[str, Any]) -> None:
-        self._scrubber = scrubber
-        self._found = found
-        self._meta = meta
-        self._pattern = re.compile("|".join(re.escape(v) for v in sorted(found, key=len, reverse=True)))
-
-    def walk(self, value: Any, plan: _Plan, path: list[str]) -> Any:
-        """Return the value with every known-sensitive substring replaced."""
-        if isinstance(value, str):
-            return self._replace(value, path) if self._pattern.search(value) else value
-        if isinstance(value, dict):
-            for key, child in value.items():
-                if isinstance(child, str | dict | list):
-                    child_plan = self._scrubber._child(plan, key)
-                    if child_plan.skip:
-                        continue
-                    path.append(key)
-                    new = self.walk(child, child_plan, path)
-                    path.pop()
-                    if new is not child:
-                        value[key] = new
-        elif isinstance(value, list):
-            item_plan = self._scrubber._child(plan, "#")
-            if item_plan.skip:
-                return value
-            for index, child in enumerate(value):
-                if isinstance(child, str | dict | list):
-                    path.append(str(index))
-                    new = self.walk(child, item_plan, path)
-                    path.pop()
-                    if new is not child:
-                        value[index] = new
-        return value
-
-    def _replace(self, text: str, path: list[str]) -> str:
-        out: list[str] = []
-        remarks: list[Remark] = []
-        cursor = length = 0
-        for match in self._pattern.finditer(text):
-            replacement, rule_id, kind = self._found[match.group(0)]
-            out.append(text[cursor : match.start()])
-            length += match.start() - cursor
-            out.append(replacement)
-            remarks.append([rule_id, kind, length, length + len(replacement)])
-            length += len(replacement)
-            cursor = match.end()
-        out.append(text[cursor:])
-        _record(self._meta, path, None, remarks, len(text))
-        return "".join(out)
 
 
 def _is_pair_list(value: list[Any]) -> bool:
@@ -752,30 +678,3 @@ def _is_pair_list(value: list[Any]) -> bool:
 
 def _to_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
-
-
-def _record(
-    meta: dict[str, Any] | None, path: list[str], key: str | None, remarks: list[Remark], original_length: int
-) -> None:
-    if meta is None:
-        return
-    node = meta
-    for segment in path:
-        node = node.setdefault(segment, {})
-    if key is not None:
-        node = node.setdefault(key, {})
-    entry = node.setdefault("", {})
-    entry.setdefault("rem", []).extend(remarks)
-    entry.setdefault("len", original_length)
-
-
-def _merge_meta(existing: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    for key, value in new.items():
-        if key == "" and isinstance(existing.get(""), dict):
-            existing[""].setdefault("rem", []).extend(value.get("rem", []))
-            existing[""].setdefault("len", value.get("len"))
-        elif isinstance(value, dict) and isinstance(existing.get(key), dict):
-            _merge_meta(existing[key], value)
-        else:
-            existing[key] = value
-    return existing
