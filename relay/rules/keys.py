@@ -9,14 +9,20 @@ def normalize_key(key: str) -> str:
 
 
 def normalize_key_pattern(pattern: str) -> str:
-    """Drop literal separators (`_ - space`) outside character classes and escapes, to match normalized keys."""
+    """Drop literal separators (`_ - space`, and escaped dots) outside character classes, to match normalized keys.
+
+    Letters are lowercased, except escape letters (`\\S` stays `\\S`, not the opposite `\\s`).
+    """
     out: list[str] = []
     in_class = False
     escaped = False
-    for ch in pattern.lower():
+    for ch in pattern:
         if escaped:
-            out.append(ch)
             escaped = False
+            if ch in "_- ." and not in_class:
+                out.pop()  # a literal separator: normalized keys have none
+                continue
+            out.append(ch)
         elif ch == "\\":
             out.append(ch)
             escaped = True
@@ -29,5 +35,5 @@ def normalize_key_pattern(pattern: str) -> str:
         elif ch in "_- " and not in_class:
             continue
         else:
-            out.append(ch)
+            out.append(ch.lower())
     return "".join(out)

@@ -359,8 +359,13 @@ class Scrubber:
                 if child.skip:
                     continue
                 new = self._value(value, child, path, meta, depth, key)
+            elif kind is float:  # only a key rule applies to a float ({"password": 1.5})
+                child = children.get(key) or self._child(plan, key)
+                if child.skip or child.key_rule is None:
+                    continue
+                new = self._redact_whole(value, child.key_rule, path, key, meta)
             else:
-                continue  # None, booleans and floats carry nothing to scrub
+                continue  # None and booleans carry nothing to scrub
             if new is not value:
                 obj[key] = new
 
@@ -394,7 +399,7 @@ class Scrubber:
                 if not child.scan or len(value) < child.min_len or strings.get(value) is _UNCHANGED:
                     continue
                 new = self._scrub_string(value, child, path, str(index), meta)
-            elif kind is str or kind is dict or kind is list or kind is int:
+            elif kind is str or kind is dict or kind is list or kind is int or kind is float:
                 new = self._value(value, child, path, meta, depth, str(index))
             else:
                 continue

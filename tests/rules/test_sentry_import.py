@@ -343,11 +343,8 @@ def test_every_builtin_rule_is_at_least_as_strict(name: str, sdk_events: list[di
         assert leaks(event, theirs, ours) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine: key rules skip floats in objects (Scrubber._walk_dict); Sentry drops them"
-)
 def test_numbers_under_sensitive_keys_are_hidden_too() -> None:
-    """`{"password": 1.5}`: Sentry removes the number; so should the converted key rule (an engine gap today)."""
+    """`{"password": 1.5}`: Sentry removes the number, and so does the converted key rule."""
     config = {"applications": {"$object.**": ["@password"]}}
     event = {"extra": {"settings": {"password": 1.5, "token": 12}}}
     theirs = sentry_relay.pii_strip_event(config, event)
