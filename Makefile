@@ -32,9 +32,10 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev,bench]'
 	touch $(BENCH_STAMP)
 
+# Scrub engine vs sentry_relay first, then the end-to-end run (bench/README-perf.md); ~3 minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/scrub_bench.py
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/perf.py
 
 chaos: $(STAMP)
 	$(BIN)/python bench/chaos.py
