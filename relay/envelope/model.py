@@ -13,10 +13,16 @@ from .categories import category_of
 
 @dataclass(slots=True)
 class Item:
-    """One envelope item: its header (with `type`) and raw payload bytes."""
+    """One envelope item: its header (with `type`) and raw payload bytes.
+
+    The parsed JSON is kept while `payload` is the bytes it was parsed from, so validation, filters,
+    sampling and scrubbing parse an item once between them.
+    """
 
     headers: dict[str, Any]
     payload: bytes
+    _parsed: Any = field(default=None, repr=False, compare=False)
+    _parsed_from: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def type(self) -> str:
@@ -29,11 +35,21 @@ class Item:
         return category_of(self.type)
 
     def json(self) -> Any:
-        """The payload parsed as JSON; EnvelopeError when it is not JSON."""
+        """The payload parsed as JSON (shared, not a copy); EnvelopeError when it is not JSON."""
+        payload = self.payload
+        if self._parsed_from is payload:
+            return self._parsed
         try:
-            return orjson.loads(self.payload)
+            value = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise EnvelopeError(f"{self.type} item payload is not valid JSON: {exc.msg}") from None
+        self._parsed, self._parsed_from = value, payload
+        return value
+
+    def set_json(self, value: Any) -> None:
+        """Replace the payload with `value` serialized (and keep `value` as its parsed form)."""
+        self.payload = orjson.dumps(value)
+        self._parsed, self._parsed_from = value, self.payload
 
 
 @dataclass(slots=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..config import Config
 from ..envelope import Item
 from ..outcomes import Outcome
@@ -49,7 +47,7 @@ class FilterStage:
             fingerprint = fingerprint_for(rules, event)
             if fingerprint is not None:
                 event["fingerprint"] = fingerprint
-                primary.payload = orjson.dumps(event)
+                primary.set_json(event)
 
 
 def _payload(item: Item) -> dict[str, Any] | None:

@@ -9,12 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from ..clock import Clock
 from ..config import LimitsConfig, ProjectConfig
-from ..envelope import EVENT_ITEM_TYPES, JSON_ITEM_TYPES, Envelope
-from ..errors import HttpError, SpoolFull
+from ..envelope import EVENT_ITEM_TYPES, JSON_ITEM_TYPES, Envelope, Item
+from ..errors import EnvelopeError, HttpError, SpoolFull
 from ..logs import log_event
 from ..outcomes import Outcome, Outcomes, Reason
 from ..pipeline import ProcessingContext, Stage
@@ -131,7 +129,7 @@ class IngestService:
                     f"({format_size(limits.max_attachment_size)})",
                 )
             if kind in JSON_ITEM_TYPES and size:
-                payload = _json_or_400(item.payload, index, kind)
+                payload = _json_or_400(item, index, kind)
                 if kind in EVENT_ITEM_TYPES:
                     if not isinstance(payload, dict):
                         raise HttpError(400, f"item {index} ({kind}) payload must be a JSON object")
@@ -157,8 +155,9 @@ def _bad_event_id(what: str) -> str:
     raise HttpError(400, f"{what} is not a valid event id (expected a UUID)")
 
 
-def _json_or_400(payload: bytes, index: int, kind: str) -> Any:
+def _json_or_400(item: Item, index: int, kind: str) -> Any:
     try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise HttpError(400, f"item {index} ({kind}) payload is not valid JSON: {exc.msg}") from None
+        return item.json()  # kept on the item: later stages don't parse it again
+    except EnvelopeError as exc:
+        reason = str(exc).split("not valid JSON: ", 1)[-1]
+        raise HttpError(400, f"item {index} ({kind}) payload is not valid JSON: {reason}") from None

@@ -110,7 +110,7 @@ return results
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
 
-_MAX_COALESCED = 256  # callers per script call
+_MAX_COALESCED = 1024  # callers per script call
 
 
 class RedisQuotaBackend:

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from ..envelope import Envelope, Item
+from ..errors import EnvelopeError
 from .audit import Auditor, ScrubReport, redactions_in, text_redactions
 from .engine import Remark, Scrubber, ScrubError
 
@@ -105,11 +106,11 @@ def scrub_item(
         event = _load(item)
         if not isinstance(event, dict):
             raise ScrubError(f"{kind} payload is not a JSON object")
-        item.payload = orjson.dumps(scrubbing.event(event, kind))
+        item.set_json(scrubbing.event(event, kind))
         return Verdict.SCRUBBED
     root = JSON_ROOTS.get(kind)
     if root is not None:
-        item.payload = orjson.dumps(scrubbing.payload(_load(item), root, kind))
+        item.set_json(scrubbing.payload(_load(item), root, kind))
         return Verdict.SCRUBBED
     if kind in UNSCANNABLE_TYPES:
         return Verdict.UNSCANNABLE
@@ -164,6 +165,6 @@ def _scrub_as_text(item: Item, text: str, scrubbing: _Scrubbing, root: str) -> V
 
 def _load(item: Item) -> Any:
     try:
-        return orjson.loads(item.payload)
-    except orjson.JSONDecodeError as exc:
-        raise ScrubError(f"{item.type} payload is not valid JSON: {exc.msg}") from None
+        return item.json()  # parsed once at ingest; scrubbed in place, then `set_json`
+    except EnvelopeError as exc:
+        raise ScrubError(str(exc).replace(" item payload", " payload", 1)) from None
