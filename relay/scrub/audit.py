@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -20,9 +20,8 @@ from .engine import Remark, Scrubber, ScrubError
 ACTIONS = {"x": "remove", "s": "replace", "m": "mask", "p": "hash"}
 
 
-@dataclass(frozen=True, slots=True)
-class Redaction:
-    """One redaction: where (a dotted path), by which rule, and how."""
+class Redaction(NamedTuple):
+    """One redaction: where (a dotted path), by which rule, and how (a tuple: cheap to make per value)."""
 
     item_type: str
     path: str
@@ -71,9 +70,11 @@ class Auditor:
         self._rules = (rules, hash_key, time_limit)
         self._scrubber = Scrubber([*keep, *audit], hash_key, time_limit)
 
-    def twin(self) -> Auditor:
+    def twin(self, pause: float = 0.0) -> Auditor:
         """An auditor with its own caches, for another thread."""
-        return Auditor(*self._rules)
+        twin = Auditor(*self._rules)
+        twin._scrubber = twin._scrubber.twin(pause)
+        return twin
 
     # An audit that fails (say, it runs out of time) reports nothing: it must never cost the item.
 

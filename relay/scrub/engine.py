@@ -104,11 +104,17 @@ _MIN_DETECTOR_LENGTH = 5  # no built-in detector matches fewer characters
 class Scrubber:
     """Applies an ordered list of rules to payloads; one instance per distinct rule list."""
 
-    def __init__(self, rules: Sequence[Rule], hash_key: bytes = b"", time_limit: float = 0.25) -> None:
+    def __init__(
+        self, rules: Sequence[Rule], hash_key: bytes = b"", time_limit: float = 0.25, pause: float = 0.0
+    ) -> None:
         self.rules = tuple(rules)
         self._hash_key = hash_key
         self._time_limit = time_limit
         self._budget = time_limit
+        # On a worker thread: sleep `pause` after each millisecond of work, so the event loop's thread
+        # gets the GIL (and the core) promptly while a large payload is scrubbed.
+        self._pause = pause
+        self._last_pause = 0.0
         self._order = {id(rule): index for index, rule in enumerate(rules)}
         keep = [r for r in rules if r.action.type is ActionType.KEEP]
         # Audit-mode rules change nothing here: an Auditor runs them on a copy (see scrub.audit).
@@ -131,9 +137,9 @@ class Scrubber:
 
     # -- public API -----------------------------------------------------------------
 
-    def twin(self) -> Scrubber:
+    def twin(self, pause: float = 0.0) -> Scrubber:
         """A scrubber with the same rules and its own caches, for another thread (this one isn't thread-safe)."""
-        return Scrubber(self.rules, self._hash_key, self._time_limit)
+        return Scrubber(self.rules, self._hash_key, self._time_limit, pause)
 
     def time_limit_for(self, size: int) -> float:
         """The time bound for a payload of `size` bytes: the configured one, scaled up for big payloads."""
@@ -328,6 +334,8 @@ class Scrubber:
         self._containers += 1
         if self._containers & 31 == 0 and time.perf_counter() > self._deadline:
             raise ScrubError(f"scrubbing took longer than {self._budget:g}s")
+        if self._pause:
+            self._yield_gil()
         children = plan.children
         for key, value in obj.items():
             kind = type(value)
@@ -377,6 +385,8 @@ class Scrubber:
         self._containers += 1
         if self._containers & 31 == 0 and time.perf_counter() > self._deadline:
             raise ScrubError(f"scrubbing took longer than {self._budget:g}s")
+        if self._pause:
+            self._yield_gil()
         if items and type(items[0]) is list and _is_pair_list(items):  # [["Header", "value"], ...] form
             for index, pair in enumerate(items):
                 child = self._child(plan, pair[0])
@@ -470,7 +480,16 @@ class Scrubber:
                 return None if rule.action.type is ActionType.REMOVE else new
         return value
 
+    def _yield_gil(self) -> None:
+        now = time.perf_counter()
+        if now - self._last_pause >= 0.001:
+            time.sleep(self._pause)
+            self._last_pause = time.perf_counter()
+            self._deadline += self._last_pause - now  # pauses don't count against the time bound
+
     def _compute(self, text: str, plan: _Plan) -> _Result:
+        if self._pause:
+            self._yield_gil()
         spans: list[tuple[int, int, Rule]] = []
         if _SAFE_SHAPE.fullmatch(text) is None:
             for family in plan.families:

@@ -7,6 +7,7 @@ import logging
 import weakref
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ..envelope import Item
 from ..logs import log_event
@@ -24,6 +25,7 @@ logger = logging.getLogger("relay.scrub")
 # Envelopes with an item this big are scrubbed on a worker thread (with their own scrubber twins), so a
 # 1 MB frame-vars dump never holds the event loop for the second it takes.
 OFFLOAD_BYTES = 256 * 1024
+OFFLOAD_PAUSE = 0.0005  # seconds the worker sleeps after each millisecond of scrubbing (see Scrubber.pause)
 
 
 class ScrubStage:
@@ -42,6 +44,7 @@ class ScrubStage:
         self._metrics = metrics
         self._audit_log = audit_log
         self._executor: ThreadPoolExecutor | None = None
+        self._counters: dict[tuple[str, str, str], Any] = {}  # metric children, looked up once
         self._twins: weakref.WeakKeyDictionary[Scrubber | Auditor, Scrubber | Auditor] = weakref.WeakKeyDictionary()
 
     def swap(self, registry: ScrubberRegistry) -> None:
@@ -83,7 +86,7 @@ class ScrubStage:
         """The worker thread's own copy of a scrubber or auditor (caches aren't shared across threads)."""
         twin = self._twins.get(original)
         if twin is None:
-            twin = self._twins[original] = original.twin()
+            twin = self._twins[original] = original.twin(OFFLOAD_PAUSE)
         return twin
 
     @staticmethod
@@ -120,8 +123,14 @@ class ScrubStage:
             project = str(ctx.project_id)
             counts: Counter[tuple[str, str]] = Counter((r.rule, r.action) for r in report.enforced)
             counts.update((r.rule, f"audit:{r.action}") for r in report.audited)
+            children = self._counters
             for (rule, action), count in counts.items():
-                self._metrics.scrub_redactions.labels(project, rule, action).inc(count)
+                counter = children.get((project, rule, action))
+                if counter is None:
+                    counter = children[(project, rule, action)] = self._metrics.scrub_redactions.labels(
+                        project, rule, action
+                    )
+                counter.inc(count)
         event_id = ctx.envelope.event_id
         if report.audited:
             log_event(
