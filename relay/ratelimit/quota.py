@@ -87,4 +87,4 @@ def gcra(tat: float, now: float, check: QuotaCheck) -> tuple[bool, float, float]
     return False, tat, allowed_at - now
 
 
-__all__ = ["BYTE_CATEGORIES", "QuotaBackend", "dependents", "QuotaCheck", "gcra", "window_slot"]
+__all__ = ["BYTE_CATEGORIES", "QuotaBackend", "QuotaCheck", "dependents", "gcra", "window_slot"]
