@@ -30,6 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         sub = subs[name] = commands.add_parser(name, help=help_text)
         sub.add_argument("--config", "-c", default=None, help="config file (default: $RELAY_CONFIG, then relay.yml)")
+    subs["run"].add_argument(
+        "--workers",
+        type=_worker_count,
+        default=None,
+        metavar="N",
+        help="processes sharing the listen port, each with its own spool partition (default: config `workers`, 1)",
+    )
     subs["scrub"].add_argument("--project", type=int, default=None, help="use this project's rules")
     subs["scrub"].add_argument("file", nargs="?", default="-", help="input file, or - for stdin (default)")
     add_rules_parser(commands)
@@ -58,10 +65,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             print(f"relay scrub: {exc}", file=sys.stderr)
             return 2
+    workers = args.workers or config.workers
+    if workers > 1:
+        from .workers import check_workers, run_workers
+
+        for problem in check_workers(config, workers):
+            print(problem, file=sys.stderr)
+            return 2
+        configure_logging(config.log.level, config.log.format)
+        return run_workers(config, workers)
     configure_logging(config.log.level, config.log.format)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))
     return 0
+
+
+def _worker_count(text: str) -> int:
+    """`--workers`: a whole number of at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {count}")
+    return count
 
 
 async def _serve(config: Config) -> None:

@@ -3,47 +3,107 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
+from pathlib import Path
 
 from aiohttp import web
 
 from .admin import start_admin
-from .app import create_app
+from .app import build_spool, create_app
 from .config import Config
-from .ingest import STATE
+from .ingest import STATE, RelayState
 from .logs import log_event
+from .spool import Spool
+from .spool.partitions import adopt_orphans, hold_partition, partition_config, release_partition
+from .workers import WorkerRole
 
 logger = logging.getLogger("relay")
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-async def serve(config: Config) -> None:
-    """Serve until a termination signal, then drain: readiness off, intake off, in-flight done, queue flushed."""
-    app = create_app(config)
+
+async def serve(config: Config, role: WorkerRole | None = None) -> None:
+    """Serve until a termination signal, then drain: readiness off, intake off, in-flight done, queue flushed.
+
+    As worker `role.index` of `relay run --workers N` it shares the port (SO_REUSEPORT), keeps its own
+    spool partition, and reports to the supervisor.
+    """
+    index, count = (role.index, role.count) if role is not None else (0, 1)
+    own = partition_config(config, index, count)
+    lock = hold_partition(own)
+    app = create_app(own)
     state = app[STATE]
+    if role is not None:
+        role.expose(state.metrics)
     # Half the budget for in-flight requests at most; the forwarder drains until the full deadline.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=config.shutdown_timeout / 2)
     await runner.setup()
-    site = web.TCPSite(runner, config.listen.host, config.listen.port, reuse_address=True)
-    await site.start()
+    site = web.TCPSite(
+        runner,
+        config.listen.host,
+        config.listen.port,
+        reuse_address=True,
+        reuse_port=True if role is not None else None,
+    )
+    try:
+        await site.start()
+    except BaseException:  # the port is taken, say: close the spool and the upstream before failing
+        await runner.cleanup()
+        release_partition(lock)
+        raise
     addresses = [f"{a[0]}:{a[1]}" for a in runner.addresses]
     log_event(logger, logging.INFO, "listening", addresses=addresses, config=config.source)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    adopting = _start_adopting(config, count, state) if index == 0 else None
     admin: web.AppRunner | None = None
     try:
-        if config.admin.enabled:  # the rule playground, on its own (localhost) listener
+        if config.admin.enabled and index == 0:  # the rule playground, on its own (localhost) listener
             admin = await start_admin(config, lambda: state.scrub.registry)  # follows rule reloads
+        if role is not None:
+            role.watch(loop, stop)
+            role.tell(b"ready")
         await stop.wait()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        for signum in _STOP_SIGNALS:
+            if role is None:
+                loop.remove_signal_handler(signum)
+            else:  # a signal to the whole process group comes forwarded a second time: drain once
+                loop.add_signal_handler(signum, lambda: None)
+        if role is not None:
+            role.unwatch(loop)
+            role.tell(b"stopping")
         state.ready = False
         state.shutdown_deadline = state.clock.monotonic() + config.shutdown_timeout
         log_event(logger, logging.INFO, "shutting down", timeout=config.shutdown_timeout, queued=state.spool.pending())
+        if adopting is not None:  # what it moved is safe; the rest stays in the orphan for the next start
+            adopting.cancel()
+            await asyncio.wait([adopting])
         if admin is not None:
             await admin.cleanup()
         await runner.cleanup()
+        if role is not None:
+            for signum in _STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+        release_partition(lock)
+
+
+def _start_adopting(config: Config, count: int, state: RelayState) -> asyncio.Task[int] | None:
+    """Worker 0 (or the single process) drains spool partitions no current worker owns, in the background."""
+    if config.spool.backend != "sqlite":
+        return None
+
+    def open_partition(path: Path) -> Spool:
+        return build_spool(
+            dataclasses.replace(config, spool=dataclasses.replace(config.spool, path=str(path))),
+            state.outcomes,
+            state.clock,
+        )
+
+    adopt = adopt_orphans(config.spool.path, count, state.spool, open_partition)
+    return asyncio.get_running_loop().create_task(adopt, name="relay-spool-adopt")

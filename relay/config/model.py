@@ -253,6 +253,7 @@ class Config:
     projects: tuple[ProjectConfig, ...] = ()
     unknown_projects: UnknownProjects = UnknownProjects.REJECT
     shutdown_timeout: float = 10.0
+    workers: int = 1  # processes sharing the listen port (`relay run --workers` overrides it)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
