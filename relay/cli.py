@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, eventloop
 from .config import Config, default_config_path, load_config
 from .errors import ConfigError
 from .logs import configure_logging
@@ -76,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_workers(config, workers)
     configure_logging(config.log.level, config.log.format)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(config))
+        eventloop.run(_serve(config))
     return 0
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import eventloop
 from .admin import start_admin
 from .app import build_spool, create_app
 from .config import Config
@@ -54,7 +55,9 @@ async def serve(config: Config, role: WorkerRole | None = None) -> None:
         release_partition(lock)
         raise
     addresses = [f"{a[0]}:{a[1]}" for a in runner.addresses]
-    log_event(logger, logging.INFO, "listening", addresses=addresses, config=config.source)
+    log_event(
+        logger, logging.INFO, "listening", addresses=addresses, config=config.source, event_loop=eventloop.loop_name()
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

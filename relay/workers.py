@@ -20,6 +20,7 @@ from multiprocessing.process import BaseProcess
 
 from prometheus_client import Gauge
 
+from . import eventloop
 from .config import Config
 from .logs import configure_logging, log_event
 from .metrics import Metrics
@@ -103,7 +104,7 @@ def _worker_main(config: Config, index: int, count: int, channel: Connection) ->
     from .server import serve  # not at the top: the server imports WorkerRole from here
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, WorkerRole(index, count, channel)))
+        eventloop.run(serve(config, WorkerRole(index, count, channel)))
 
 
 @dataclass(slots=True)
@@ -303,4 +304,4 @@ def run_workers(config: Config, count: int) -> int:
             "spool partitions",
             paths=[partition_config(config, i, count).spool.path for i in range(count)],
         )
-    return asyncio.run(Supervisor(config, count).run())
+    return eventloop.run(Supervisor(config, count).run())
