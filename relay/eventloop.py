@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -14,19 +16,15 @@ def loop_name() -> str:
     """Which loop `run` uses: `uvloop` or `asyncio` (RELAY_EVENT_LOOP=asyncio forces the standard one)."""
     if os.environ.get("RELAY_EVENT_LOOP", "").lower() == "asyncio":
         return "asyncio"
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return "asyncio"
-    return "uvloop"
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion on the chosen loop."""
     if loop_name() == "uvloop":
-        import uvloop
-
-        return uvloop.run(main)
+        uvloop: Any = importlib.import_module("uvloop")  # optional: the `fast` extra
+        result: T = uvloop.run(main)
+        return result
     return asyncio.run(main)
 
 

@@ -329,7 +329,7 @@ async def test_learned_limit_rejects_event_only_envelope_at_the_door(
 async def test_learned_limit_drops_the_event_with_its_attachment(
     make_relay: RelayFactory, upstream: FakeUpstream
 ) -> None:
-    """With errors limited, an event + attachment envelope is refused whole (429): the attachment goes with its event."""
+    """With errors limited, an event + attachment envelope is refused whole (429): the attachment goes with it."""
     client = await make_relay()
     state = await _limit_errors_for_project(client, upstream)
     resp = await post(client, event_envelope("d" * 32, attachment=b"attached bytes"))
