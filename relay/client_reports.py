@@ -19,6 +19,7 @@ from .logs import log_event
 from .outcomes import Outcome, Outcomes, Reason
 from .routing import Target
 from .spool import Entry, Spool
+from .tasks import stop_task
 
 logger = logging.getLogger("relay.outcomes")
 
@@ -83,13 +84,7 @@ class ClientReporter:
     async def close(self) -> None:
         """Stop the timer and spool what was counted (the spool flushes or keeps it); idempotent."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if not task.cancelled():
-                    raise
+        await stop_task(task)
         await self.flush()
 
     async def _run(self) -> None:

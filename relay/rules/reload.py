@@ -20,6 +20,7 @@ from ..logs import log_event
 from ..metrics import Metrics
 from ..scrub.registry import ScrubberRegistry
 from ..scrub.stage import ScrubStage
+from ..tasks import stop_task
 from .loader import RuleError
 from .model import RulePack
 
@@ -54,13 +55,7 @@ class RuleReloader:
     async def close(self) -> None:
         """Stop watching; idempotent."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if not task.cancelled():
-                    raise
+        await stop_task(task)
 
     async def reload(self, trigger: str) -> bool:
         """Compile and test the rule files, and swap them in if all is well; True if swapped."""

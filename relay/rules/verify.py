@@ -33,7 +33,7 @@ def run_case(scrubber: Scrubber, case: RuleTest) -> tuple[Any, list[str]]:
         return None, [f"scrubbing failed: {exc}"]
     if case.expect is not None and out != case.expect:
         problems.append("the output differs from `expect`")
-    strings = _strings(out)
+    strings = strings_in(out)
     problems += [f"{value!r} is still in the output" for value in case.absent if any(value in s for s in strings)]
     problems += [
         f"{value!r} is missing from the output" for value in case.present if not any(value in s for s in strings)
@@ -52,13 +52,13 @@ def verify_packs(packs: Sequence[RulePack]) -> list[str]:
     return failures
 
 
-def _strings(value: Any) -> list[str]:
+def strings_in(value: Any) -> list[str]:
     """Every string in a JSON value, keys included."""
     if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (k, *_strings(v))]
+        return [s for k, v in value.items() for s in (k, *strings_in(v))]
     if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in strings_in(v)]
     return [value] if isinstance(value, str) else []
 
 
-__all__ = ["TEST_HASH_KEY", "pack_scrubber", "run_case", "verify_packs"]
+__all__ = ["TEST_HASH_KEY", "pack_scrubber", "run_case", "strings_in", "verify_packs"]

@@ -342,17 +342,19 @@ def test_envelope_dsn_header_is_rewritten(relay: BackgroundRelay) -> None:
 class ProjectsYaml:
     """The `projects:` YAML for a BackgroundRelay, rendered when its fake upstream has a URL."""
 
-    def __init__(self, options: str) -> None:
+    def __init__(self, options: str, keys: tuple[str, ...] = (KEY,)) -> None:
         self.options = options
+        self.keys = keys
         self.upstream: FakeUpstream | None = None
 
     def __format__(self, spec: str) -> str:
         assert self.upstream is not None and self.upstream.url
         dsn = f"{self.upstream.url.replace('://', f'://{UPSTREAM_KEY}@')}/{UPSTREAM_PROJECT}"
+        keys = ", ".join(f'"{key}"' for key in self.keys)
         return f"""
 projects:
   - id: {PROJECT}
-    keys: ["{KEY}"]
+    keys: [{keys}]
     upstream_dsn: "{dsn}"
 {self.options}
 """

@@ -16,7 +16,6 @@ from relay.ingest import RelayState
 from ..support import (
     KEY,
     OTHER_KEY,
-    PROJECT,
     UPSTREAM_KEY,
     UPSTREAM_PROJECT,
     BackgroundRelay,
@@ -24,32 +23,13 @@ from ..support import (
     Received,
     outcome_totals,
 )
-from .test_sentry_sdk import SdkRecorder, assert_forwarded_clean, items_of, sdk, wait_until
-
-
-class VolumeProjects:
-    """The `projects:` YAML (project 42, keys KEY and OTHER_KEY), rendered once the fake upstream has a URL."""
-
-    def __init__(self, options: str) -> None:
-        self.options = options
-        self.upstream: FakeUpstream | None = None
-
-    def __format__(self, spec: str) -> str:
-        assert self.upstream is not None and self.upstream.url
-        dsn = f"{self.upstream.url.replace('://', f'://{UPSTREAM_KEY}@')}/{UPSTREAM_PROJECT}"
-        return f"""
-projects:
-  - id: {PROJECT}
-    keys: ["{KEY}", "{OTHER_KEY}"]
-    upstream_dsn: "{dsn}"
-{self.options}
-"""
+from .test_sentry_sdk import ProjectsYaml, SdkRecorder, assert_forwarded_clean, items_of, sdk, wait_until
 
 
 @contextmanager
 def volume_relay(options: str, extra: str = "") -> Iterator[BackgroundRelay]:
     """A background relay whose project 42 has extra YAML options (indented four spaces), plus top-level `extra`."""
-    projects = VolumeProjects(options)
+    projects = ProjectsYaml(options, keys=(KEY, OTHER_KEY))
     relay = BackgroundRelay(extra, projects=projects)
     projects.upstream = relay.upstream
     relay.start()

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
 
 import pytest
 
 from relay.rules import RulePack, RuleTest, load_pack, shipped_packs
+from relay.rules.verify import strings_in
 from relay.scrub.engine import Scrubber
 
 PACKS: dict[str, RulePack] = {name: load_pack(name) for name in shipped_packs()}
 CASES = [pytest.param(name, case, id=f"{name}: {case.name}") for name, pack in PACKS.items() for case in pack.tests]
-
-
-def leaves(value: Any) -> list[str]:
-    """Every string in a JSON value, keys included."""
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (k, *leaves(v))]
-    if isinstance(value, list):
-        return [s for v in value for s in leaves(v)]
-    return [value] if isinstance(value, str) else []
 
 
 def test_every_shipped_pack_has_tests() -> None:
@@ -41,7 +32,7 @@ def test_pack_case(pack_name: str, case: RuleTest) -> None:
     meta = out.pop("_meta", None)
     if case.expect is not None:
         assert out == case.expect, f"{pack.source}:{case.line}: {case.name}"
-    strings = leaves(out)
+    strings = strings_in(out)
     text = json.dumps(out, ensure_ascii=False)
     for value in case.absent:
         assert not any(value in s for s in strings), f"{pack.source}:{case.line}: {value!r} survived: {text}"
