@@ -106,6 +106,7 @@ def summarize(config: Config) -> str:
         f"  unknown_projects: {config.unknown_projects.value}",
         f"  queue: {config.queue.max_envelopes} envelopes / {format_size(config.queue.max_bytes)}",
         f"  rules: {', '.join(config.rules) or '(none: scrubbing off)'}",
+        f"  workers: {config.workers}",
         f"  ratelimit: {config.ratelimit.backend}"
         + (
             f" ({config.ratelimit.url}, timeout {config.ratelimit.timeout:g}s)"
