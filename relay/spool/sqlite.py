@@ -289,14 +289,23 @@ class SqliteSpool:
         if errors:
             log_event(logger, logging.ERROR, "spool operations failed", failed=len(errors), ops=len(group),
                       error=repr(next(iter(errors.values()))))  # fmt: skip
+        outcomes: list[tuple[asyncio.Future[Any], Any, Exception | None]] = []
         for index, op in enumerate(group):
             if op.future is None:
                 continue
             error = errors.get(index)
-            if error is None:
-                self._loop.call_soon_threadsafe(_resolve, op.future, op.result)
-            else:
-                self._loop.call_soon_threadsafe(_fail, op.future, SpoolFull(f"spool write failed: {error}"))
+            failure = None if error is None else SpoolFull(f"spool write failed: {error}")
+            outcomes.append((op.future, op.result, failure))
+        if outcomes:  # one wake-up of the event loop for the whole group, not one per operation
+            self._loop.call_soon_threadsafe(_settle, outcomes)
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, Exception | None]]) -> None:
+    for future, value, failure in outcomes:
+        if failure is None:
+            _resolve(future, value)
+        else:
+            _fail(future, failure)
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:
