@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Any
 
 import orjson
 
 from ..envelope import Envelope, Item
 from ..errors import EnvelopeError
+from ..logs import log_event
 from .audit import Auditor, ScrubReport, redactions_in, text_redactions
 from .engine import Remark, Scrubber, ScrubError
+
+logger = logging.getLogger("relay.scrub")
 
 # Item types whose payload is an event: scrubbed from the root, with Sentry `_meta` remarks.
 EVENT_TYPES = frozenset({"event", "transaction", "feedback", "replay_event"})
@@ -168,3 +172,35 @@ def _load(item: Item) -> Any:
         return item.json()  # parsed once at ingest; scrubbed in place, then `set_json`
     except EnvelopeError as exc:
         raise ScrubError(str(exc).replace(" item payload", " payload", 1)) from None
+
+
+def scrub_envelope(
+    envelope: Envelope,
+    forward_unscannable: bool,
+    scrubber: Scrubber,
+    auditor: Auditor | None = None,
+    report: ScrubReport | None = None,
+) -> tuple[list[Item], list[Item]]:
+    """Scrub every item and the trace header in place; return the items that failed and those that can't be
+    scanned (and may not be forwarded unscanned). Never raises: a failing item is the caller's to drop."""
+    failed: list[Item] = []
+    unscannable: list[Item] = []
+    for item in envelope.items:
+        try:
+            verdict = scrub_item(item, scrubber, report, auditor)
+        except ScrubError as exc:
+            log_event(logger, logging.WARNING, "scrub failed, item dropped", item_type=item.type, error=str(exc))
+            failed.append(item)
+            continue
+        except Exception as exc:  # fail closed on bugs too
+            log_event(logger, logging.ERROR, "scrub crashed, item dropped", item_type=item.type, error=repr(exc))
+            failed.append(item)
+            continue
+        if verdict is Verdict.UNSCANNABLE and not forward_unscannable:
+            unscannable.append(item)
+    try:
+        scrub_envelope_headers(envelope, scrubber)
+    except Exception as exc:
+        log_event(logger, logging.WARNING, "trace header scrub failed, header dropped", error=repr(exc))
+        envelope.headers.pop("trace", None)
+    return failed, unscannable

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Config, ProjectConfig
-from ..rules.loader import load_pack, resolve_pack_path
+from ..rules.loader import RuleError, parse_pack, resolve_pack_path
 from ..rules.model import Rule, RulePack
 from .audit import Auditor, auditor_for
 from .engine import Scrubber
@@ -18,11 +19,15 @@ class ScrubberRegistry:
     envelope is scrubbed by the old rules or the new ones, never a mix.
     """
 
-    def __init__(self, config: Config, base: Path | None = None) -> None:
+    def __init__(
+        self, config: Config, base: Path | None = None, texts: Mapping[str, tuple[str, str]] | None = None
+    ) -> None:
+        """Compile the packs `config` names; from `texts` (name -> (path, text)) instead of the files if given."""
         self._config = config
         base = base if base is not None else Path(config.source).parent
         self._packs: dict[str, RulePack] = {}
         self._paths: dict[str, Path] = {}
+        self._texts: dict[str, tuple[str, str]] = {}
         self._by_rules: dict[tuple[str, ...], Scrubber] = {}
         self._auditors: dict[tuple[str, ...], Auditor | None] = {}
         key = config.scrub.hash_key.encode()
@@ -31,8 +36,10 @@ class ScrubberRegistry:
             for name in names:
                 pack = self._packs.get(name)
                 if pack is None:
-                    self._paths[name] = resolve_pack_path(name, base)
-                    pack = self._packs[name] = load_pack(name, base)
+                    path, text = texts[name] if texts is not None else _read(name, base)
+                    self._paths[name] = Path(path)
+                    self._texts[name] = (path, text)
+                    pack = self._packs[name] = parse_pack(text, path, default_name=Path(path).stem)
                 rules.extend(pack.rules)
             self._by_rules[names] = Scrubber(rules, key, config.scrub.timeout)
             self._auditors[names] = auditor_for(rules, key, config.scrub.timeout)
@@ -52,3 +59,20 @@ class ScrubberRegistry:
     def paths(self) -> list[Path]:
         """The rule files behind the loaded packs (what a reload watches)."""
         return list(self._paths.values())
+
+    @property
+    def config(self) -> Config:
+        """The config the packs were chosen by."""
+        return self._config
+
+    def texts(self) -> dict[str, tuple[str, str]]:
+        """The rule files' texts as compiled here, so another process can build exactly these rules."""
+        return dict(self._texts)
+
+
+def _read(name: str, base: Path) -> tuple[str, str]:
+    path = resolve_pack_path(name, base)
+    try:
+        return str(path), path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError([f"{path}: cannot read rule file: {exc}"]) from None

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import weakref
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from ..envelope import Item
@@ -16,16 +16,18 @@ from ..outcomes import Outcome, Reason
 from ..pipeline import ProcessingContext
 from .audit import Auditor, Redaction, ScrubReport
 from .auditlog import AuditLog
-from .engine import Scrubber, ScrubError
-from .items import Verdict, scrub_envelope_headers, scrub_item
+from .engine import Scrubber
+from .items import scrub_envelope
+from .offload import Job, make_pool, scrub_job
 from .registry import ScrubberRegistry
 
 logger = logging.getLogger("relay.scrub")
 
-# Envelopes with an item this big are scrubbed on a worker thread (with their own scrubber twins), so a
-# 1 MB frame-vars dump never holds the event loop for the second it takes.
+# Envelopes with an item this big are scrubbed in a low-priority child process (see scrub.offload), so a
+# 1 MB frame-vars dump never holds up small events for the second it takes. If the child can't be used,
+# a worker thread (with its own scrubber twins, yielding the GIL every millisecond) does it instead.
 OFFLOAD_BYTES = 256 * 1024
-OFFLOAD_PAUSE = 0.0005  # seconds the worker sleeps after each millisecond of scrubbing (see Scrubber.pause)
+OFFLOAD_PAUSE = 0.0005  # seconds the worker thread sleeps after each millisecond of scrubbing
 
 
 class ScrubStage:
@@ -44,12 +46,15 @@ class ScrubStage:
         self._metrics = metrics
         self._audit_log = audit_log
         self._executor: ThreadPoolExecutor | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._generation = 0
         self._counters: dict[tuple[str, str, str], Any] = {}  # metric children, looked up once
         self._twins: weakref.WeakKeyDictionary[Scrubber | Auditor, Scrubber | Auditor] = weakref.WeakKeyDictionary()
 
     def swap(self, registry: ScrubberRegistry) -> None:
         """Put new rules in force for every envelope that starts scrubbing from now on."""
         self.registry = registry
+        self._generation += 1
 
     async def process(self, ctx: ProcessingContext) -> None:
         """Scrub every item and the envelope header's trace context."""
@@ -60,27 +65,72 @@ class ScrubStage:
         auditor = registry.auditor_for(ctx.project)
         report = ScrubReport() if self._metrics is not None or self._audit_log is not None else None
         if any(len(item.payload) > OFFLOAD_BYTES for item in ctx.envelope.items):
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scrub-large")
-            twin = self._twin(scrubber)
-            audit_twin = self._twin(auditor) if auditor is not None else None
-            assert isinstance(twin, Scrubber) and (audit_twin is None or isinstance(audit_twin, Auditor))
-            loop = asyncio.get_running_loop()
-            failed, unscannable = await loop.run_in_executor(
-                self._executor, self._scrub_envelope, ctx, twin, audit_twin, report
-            )
+            failed, unscannable = await self._offload(ctx, registry, report)
         else:
-            failed, unscannable = self._scrub_envelope(ctx, scrubber, auditor, report)
+            failed, unscannable = scrub_envelope(ctx.envelope, _forward_unscannable(ctx), scrubber, auditor, report)
         ctx.drop(failed, Outcome.INVALID, Reason.SCRUB_FAILED)
         ctx.drop(unscannable, Outcome.FILTERED, Reason.UNSCANNABLE)
         if report is not None and (report.enforced or report.audited):
             self._account(ctx, report)
 
+    async def _offload(
+        self, ctx: ProcessingContext, registry: ScrubberRegistry, report: ScrubReport | None
+    ) -> tuple[list[Item], list[Item]]:
+        """Scrub a large envelope in the child process (or, failing that, on the worker thread)."""
+        loop = asyncio.get_running_loop()
+        envelope = ctx.envelope
+        job = Job(
+            registry.config,
+            registry.texts(),
+            self._generation,
+            ctx.project_id,
+            [Item(item.headers, item.payload) for item in envelope.items],  # without the parse cache
+            envelope.headers.get("trace"),
+            _forward_unscannable(ctx),
+            report is not None,
+        )
+        try:
+            if self._pool is None:
+                self._pool = make_pool(registry.config)
+            result = await loop.run_in_executor(self._pool, scrub_job, job)
+        except Exception as exc:  # no child (or it died): the thread does it; nothing is lost either way
+            log_event(logger, logging.WARNING, "large-envelope scrub process unavailable, using a thread",
+                      error=repr(exc))  # fmt: skip
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            return await self._on_thread(ctx, registry, report)
+        envelope.items = result.items
+        if result.trace is None:
+            envelope.headers.pop("trace", None)
+        else:
+            envelope.headers["trace"] = result.trace
+        if report is not None and result.report is not None:
+            report.enforced.extend(result.report.enforced)
+            report.audited.extend(result.report.audited)
+        return [result.items[i] for i in result.failed], [result.items[i] for i in result.unscannable]
+
+    async def _on_thread(
+        self, ctx: ProcessingContext, registry: ScrubberRegistry, report: ScrubReport | None
+    ) -> tuple[list[Item], list[Item]]:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scrub-large")
+        auditor = registry.auditor_for(ctx.project)
+        twin = self._twin(registry.for_project(ctx.project))
+        audit_twin = self._twin(auditor) if auditor is not None else None
+        assert isinstance(twin, Scrubber) and (audit_twin is None or isinstance(audit_twin, Auditor))
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, scrub_envelope, ctx.envelope, _forward_unscannable(ctx), twin, audit_twin, report
+        )
+
     def close(self) -> None:
-        """Stop the large-envelope thread (after the work it has); idempotent."""
+        """Stop the large-envelope process and thread (after the work they have); idempotent."""
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def _twin(self, original: Scrubber | Auditor) -> Scrubber | Auditor:
         """The worker thread's own copy of a scrubber or auditor (caches aren't shared across threads)."""
@@ -88,34 +138,6 @@ class ScrubStage:
         if twin is None:
             twin = self._twins[original] = original.twin(OFFLOAD_PAUSE)
         return twin
-
-    @staticmethod
-    def _scrub_envelope(
-        ctx: ProcessingContext, scrubber: Scrubber, auditor: Auditor | None, report: ScrubReport | None
-    ) -> tuple[list[Item], list[Item]]:
-        """Scrub items in place; return those that failed and those that can't be scanned (and aren't allowed)."""
-        forward_unscannable = ctx.project is not None and ctx.project.forward_unscannable
-        failed: list[Item] = []
-        unscannable: list[Item] = []
-        for item in ctx.envelope.items:
-            try:
-                verdict = scrub_item(item, scrubber, report, auditor)
-            except ScrubError as exc:
-                log_event(logger, logging.WARNING, "scrub failed, item dropped", item_type=item.type, error=str(exc))
-                failed.append(item)
-                continue
-            except Exception as exc:  # fail closed on bugs too
-                log_event(logger, logging.ERROR, "scrub crashed, item dropped", item_type=item.type, error=repr(exc))
-                failed.append(item)
-                continue
-            if verdict is Verdict.UNSCANNABLE and not forward_unscannable:
-                unscannable.append(item)
-        try:
-            scrub_envelope_headers(ctx.envelope, scrubber)
-        except Exception as exc:
-            log_event(logger, logging.WARNING, "trace header scrub failed, header dropped", error=repr(exc))
-            ctx.envelope.headers.pop("trace", None)
-        return failed, unscannable
 
     def _account(self, ctx: ProcessingContext, report: ScrubReport) -> None:
         """Count redactions per rule, log audit findings, and append to the audit log."""
@@ -153,3 +175,7 @@ def _describe(redaction: Redaction) -> dict[str, str]:
         "rule": redaction.rule,
         "action": redaction.action,
     }
+
+
+def _forward_unscannable(ctx: ProcessingContext) -> bool:
+    return ctx.project is not None and ctx.project.forward_unscannable

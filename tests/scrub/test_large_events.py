@@ -78,3 +78,41 @@ async def test_one_megabyte_event_is_scrubbed_without_stalling_small_ones(
     slowest = small_times[-1]
     assert slowest < big_took / 4, f"a small event waited {slowest:.3f}s behind the big one ({big_took:.2f}s)"
     assert median < 0.05
+
+
+async def test_large_envelopes_use_the_child_process_and_follow_rule_swaps(tmp_path: Any) -> None:
+    """The child scrubs with exactly the parent's current rules: a swapped-in rule applies to the next envelope."""
+    from relay.config import parse_config
+    from relay.envelope import Item, parse_envelope
+    from relay.metrics import Metrics
+    from relay.outcomes import Outcomes
+    from relay.pipeline import ProcessingContext
+    from relay.routing import Target
+    from relay.scrub.registry import ScrubberRegistry
+    from relay.scrub.stage import ScrubStage
+
+    rules = tmp_path / "acme.yml"
+    rules.write_text("rules:\n  - id: acme.old\n    pattern: 'SECRET-OLD-\\d+'\n")
+    config = parse_config(f"rules: ['{rules}']\nprojects: [{{id: 42, keys: [k]}}]\n", str(tmp_path / "relay.yml"), {})
+    stage = ScrubStage(ScrubberRegistry(config), Metrics())
+    big = {"message": "SECRET-OLD-1 SECRET-NEW-1", "extra": frame_vars_dump(400_000)}
+
+    async def scrub() -> dict[str, Any]:
+        envelope = parse_envelope(envelope_bytes({"event_id": "a" * 32}, ({"type": "event"}, orjson.dumps(big))))
+        target = Target("http://upstream", "42", "k")
+        ctx = ProcessingContext(envelope, 42, config.project(42), "k", target, Outcomes(Metrics()))
+        await stage.process(ctx)
+        [item] = envelope.items
+        assert isinstance(item, Item)
+        return dict(item.json())
+
+    try:
+        first = await scrub()
+        assert first["message"] == "[Filtered] SECRET-NEW-1"
+        assert stage._pool is not None, "the large envelope went to the child process"
+        rules.write_text(rules.read_text() + "  - id: acme.new\n    pattern: 'SECRET-NEW-\\d+'\n")
+        stage.swap(ScrubberRegistry(config))
+        second = await scrub()
+        assert second["message"] == "[Filtered] [Filtered]"
+    finally:
+        await asyncio.to_thread(stage.close)
