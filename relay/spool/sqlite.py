@@ -56,6 +56,9 @@ _EXPIRE_SLICE = 1000
 _EMPTY_DATABASE = 64 * 1024  # schema and index pages, not counted against max_disk
 
 
+_LARGE_ENTRY = 256 * 1024  # bytes; inserts above this are committed on their own
+
+
 @dataclass
 class _Op:
     kind: str
@@ -245,20 +248,25 @@ class SqliteSpool:
             return
         self._loop.call_soon_threadsafe(_resolve, ready, (count, size))
         running = True
+        carried: _Op | None = None
         while running:
-            first = self._ops.get()
+            first = carried if carried is not None else self._ops.get()
+            carried = None
             group: list[_Op] = []
             if first is None:
                 running = False
             else:
                 group.append(first)
-                while len(group) < _MAX_GROUP:
+                while len(group) < _MAX_GROUP and not _large(first):
                     try:
                         op = self._ops.get_nowait()
                     except queue.Empty:
                         break
                     if op is None:
                         running = False
+                        break
+                    if _large(op):  # a large write gets its own commit: small ones don't wait on its fsync
+                        carried = op
                         break
                     group.append(op)
             if group:
@@ -298,6 +306,10 @@ class SqliteSpool:
             outcomes.append((op.future, op.result, failure))
         if outcomes:  # one wake-up of the event loop for the whole group, not one per operation
             self._loop.call_soon_threadsafe(_settle, outcomes)
+
+
+def _large(op: _Op) -> bool:
+    return op.kind == "insert" and op.args.size > _LARGE_ENTRY
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, Exception | None]]) -> None:
