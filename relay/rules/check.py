@@ -20,7 +20,6 @@ from .loader import (
     Problem,
     RuleError,
     inspect_pack,
-    position_of,
     quoted,
     resolve_pack_path,
     shipped_packs,
@@ -29,6 +28,7 @@ from .loader import (
 from .model import ActionType, Rule
 from .selectors import SEP, SelectorError, expand
 from .selectors import _split as split_selector
+from .yamlpos import position_of
 
 # What can come first in a selector: the fields of a Sentry event, and the roots of other item types.
 EVENT_FIELDS = (

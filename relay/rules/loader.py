@@ -16,6 +16,7 @@ from ..scrub.detectors import DETECTORS
 from .keys import normalize_key_pattern
 from .model import Action, ActionType, Rule, RulePack, RuleTest
 from .selectors import SHORTCUTS, Selector, SelectorError, validate_selector
+from .yamlpos import LineDict, LineLoader, Position, item_position, key_position, position_of
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "rules"
 PACKAGED_DIR = Path(__file__).resolve().parent / "packs"
@@ -34,7 +35,6 @@ _YAML_HINTS = {
     "mapping values are not allowed": "check the indentation, and quote values that contain ': '",
 }
 
-Position = tuple[int, int]  # 1-based line and column
 Severity = Literal["error", "warning"]
 
 
@@ -95,55 +95,6 @@ class PackReport:
         return position_of(raw, key or None, index)
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that remembers where every mapping, key, value and list item starts."""
-
-
-def _mark(node: yaml.Node) -> Position:
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-class _LineDict(dict[str, Any]):
-    line: int = 0
-    pos: Position = (1, 1)
-    key_pos: dict[str, Position]
-    value_pos: dict[str, Position]
-    repeated: list[tuple[str, Position, Position]]  # (key, where written again, where first written)
-
-
-class _LineList(list[Any]):
-    lines: list[int]
-    positions: list[Position]
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    first: dict[str, Position] = {}
-    repeated = []
-    for key_node, _ in node.value:  # before merge keys (<<) are flattened in: repeats there are intended
-        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-            if key_node.value in first:
-                repeated.append((str(key_node.value), _mark(key_node), first[key_node.value]))
-            first.setdefault(key_node.value, _mark(key_node))
-    mapping = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
-    mapping.pos = _mark(node)
-    mapping.line = mapping.pos[0]
-    mapping.key_pos = {str(k.value): _mark(k) for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
-    mapping.value_pos = {str(k.value): _mark(v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-    mapping.repeated = repeated
-    return mapping
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> list[Any]:
-    items = _LineList(loader.construct_sequence(node, deep=True))
-    items.positions = [_mark(child) for child in node.value]
-    items.lines = [line for line, _ in items.positions]
-    return items
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
 def resolve_pack_path(name: str, base: Path | None = None) -> Path:
     """A pack name (`pii`) is a shipped pack; anything with a slash or .yml suffix is a file path."""
     if "/" in name or "\\" in name or name.endswith((".yml", ".yaml")):
@@ -183,7 +134,7 @@ def parse_pack(text: str, source: str, default_name: str = "rules") -> RulePack:
 def inspect_pack(text: str, source: str, default_name: str = "rules") -> PackReport:
     """Compile rule-file text and report every problem, warnings included, without raising."""
     try:
-        raw = yaml.load(text, Loader=_LineLoader)
+        raw = yaml.load(text, Loader=LineLoader)
     except yaml.YAMLError as exc:
         return PackReport([_yaml_problem(exc, source)])
     compiler = _Compiler(source)
@@ -231,28 +182,6 @@ def _unknown(what: str, value: object, choices: Iterable[str], listing: str = "v
     return f"unknown {what} {value!r}; {listing}: {', '.join(options)}"
 
 
-def position_of(raw: Any, key: str | None = None, index: int | None = None) -> Position:
-    """Where `raw[key][index]`, `raw[key]` or `raw` itself is written."""
-    if not isinstance(raw, _LineDict):
-        return (1, 1)
-    if key is None or key not in raw:
-        return raw.pos
-    value = raw[key]
-    if index is not None and isinstance(value, _LineList) and index < len(value.positions):
-        return value.positions[index]
-    return raw.value_pos.get(key, raw.pos)
-
-
-def _key_pos(raw: Any, key: str) -> Position:
-    """Where a mapping's key (not its value) is written."""
-    return raw.key_pos.get(key, raw.pos) if isinstance(raw, _LineDict) else (1, 1)
-
-
-def _item_pos(items: Any, index: int) -> Position:
-    positions = getattr(items, "positions", [])
-    return positions[index] if index < len(positions) else (1, 1)
-
-
 class _Compiler:
     def __init__(self, source: str) -> None:
         self.source = source
@@ -278,7 +207,7 @@ class _Compiler:
         self.repeated_keys(raw, "")
         for key in raw:
             if key not in _PACK_KEYS:
-                self.problem(_key_pos(raw, key), "", _unknown("top-level key", key, _PACK_KEYS))
+                self.problem(key_position(raw, key), "", _unknown("top-level key", key, _PACK_KEYS))
         defaults = raw.get("defaults") or {}
         if not isinstance(defaults, dict):
             self.problem(position_of(raw, "defaults"), "defaults", "must be a mapping")
@@ -291,7 +220,7 @@ class _Compiler:
         rules: list[Rule] = []
         seen: dict[str, Position] = {}
         for index, rule_raw in enumerate(rules_raw):
-            rule = self.rule(rule_raw, index, defaults, _item_pos(rules_raw, index))
+            rule = self.rule(rule_raw, index, defaults, item_position(rules_raw, index))
             if rule is None:
                 continue
             id_pos = position_of(rule_raw, "id")
@@ -317,7 +246,7 @@ class _Compiler:
         for key in defaults:
             if key not in _DEFAULT_KEYS:
                 self.problem(
-                    _key_pos(defaults, key),
+                    key_position(defaults, key),
                     "defaults",
                     _unknown("key", key, _DEFAULT_KEYS, "only these can have defaults"),
                 )
@@ -338,14 +267,14 @@ class _Compiler:
         self.repeated_keys(raw, where)
         for key in raw:
             if key not in _RULE_KEYS:
-                self.problem(_key_pos(raw, key), where, _unknown("key", key, _RULE_KEYS, "valid keys are"))
+                self.problem(key_position(raw, key), where, _unknown("key", key, _RULE_KEYS, "valid keys are"))
         merged = {**{k: v for k, v in defaults.items() if k in _DEFAULT_KEYS}, **raw}
         holders = {k: (raw if k in raw else defaults) for k in _DEFAULT_KEYS}
         detected = [k for k in ("detector", "pattern", "keys") if k in raw]
         action = self.action(merged, where, holders["action"], raw)
         if len(detected) > 1:
             self.problem(
-                _key_pos(raw, detected[1]),
+                key_position(raw, detected[1]),
                 where,
                 f"use one of detector, pattern or keys, not {' and '.join(detected)}",
             )
@@ -389,7 +318,7 @@ class _Compiler:
             group=group,
             keys=keys,
             source=self.source,
-            line=raw.pos[0] if isinstance(raw, _LineDict) else 0,
+            line=raw.pos[0] if isinstance(raw, LineDict) else 0,
             audit=mode == "audit",
         )
 
@@ -513,7 +442,7 @@ class _Compiler:
             where = f"tests[{index}]"
             if not isinstance(case, dict) or "input" not in case:
                 self.problem(
-                    position_of(case) if isinstance(case, dict) else _item_pos(raw, index),
+                    position_of(case) if isinstance(case, dict) else item_position(raw, index),
                     where,
                     "each test needs an `input`",
                 )
@@ -521,7 +450,7 @@ class _Compiler:
             self.repeated_keys(case, where)
             for key in case:
                 if key not in _TEST_KEYS:
-                    self.problem(_key_pos(case, key), where, _unknown("key", key, _TEST_KEYS))
+                    self.problem(key_position(case, key), where, _unknown("key", key, _TEST_KEYS))
             if "expect" not in case and "absent" not in case and "present" not in case:
                 self.problem(position_of(case), where, "needs `expect`, `absent` or `present`")
             name = case.get("name")
