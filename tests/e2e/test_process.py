@@ -149,28 +149,29 @@ class RelayProcess:
         return code, time.monotonic() - started
 
 
+async def spawn_relay(path: Path, config_text: str, port: int, *args: str) -> RelayProcess:
+    """Write the config to `path` and start `python -m relay run --config path *args` in its folder."""
+    path.write_text(config_text)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "relay", "run", "--config", str(path), *args),
+        cwd=str(path.parent),
+        env=subprocess_env(),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    relay = RelayProcess(proc, port)
+    relay._reader = asyncio.create_task(relay._read_stderr())
+    return relay
+
+
 @pytest.fixture
 async def start_relay(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Start relay processes from config text; any still running at teardown are killed."""
     started: list[RelayProcess] = []
 
     async def start(config_text: str, port: int) -> RelayProcess:
-        path = tmp_path / f"relay-{len(started)}.yml"
-        path.write_text(config_text)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "relay",
-            "run",
-            "--config",
-            str(path),
-            cwd=str(tmp_path),
-            env=subprocess_env(),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        relay = RelayProcess(proc, port)
-        relay._reader = asyncio.create_task(relay._read_stderr())
+        relay = await spawn_relay(tmp_path / f"relay-{len(started)}.yml", config_text, port)
         started.append(relay)
         return relay
 

@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 import sqlite3
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from .test_process import (
     free_port,
     post_envelope,
     run_relay,
-    subprocess_env,
+    spawn_relay,
 )
 
 StartWorkers = Callable[..., Any]
@@ -37,17 +36,7 @@ async def start_workers(tmp_path: Path) -> AsyncIterator[StartWorkers]:
 
     async def start(config_text: str, port: int, workers: int = 2) -> RelayProcess:
         path = tmp_path / f"relay-{len(started)}.yml"
-        path.write_text(config_text)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "relay", "run", "--config", str(path), "--workers", str(workers)),
-            cwd=str(tmp_path),
-            env=subprocess_env(),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        relay = RelayProcess(proc, port)
-        relay._reader = asyncio.create_task(relay._read_stderr())
+        relay = await spawn_relay(path, config_text, port, "--workers", str(workers))
         started.append(relay)
         return relay
 
