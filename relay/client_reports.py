@@ -54,6 +54,7 @@ class ClientReporter:
     """Counts discards per upstream target and spools one client report per target every interval."""
 
     def __init__(self, outcomes: Outcomes, spool: Spool, clock: Clock, interval: float) -> None:
+        self._outcomes = outcomes
         self._spool = spool
         self._clock = clock
         self._interval = interval
@@ -113,9 +114,11 @@ class ClientReporter:
                 ]
             )
             entry = Entry(target, body, ("internal",), now, client="relay", client_reports_only=True)
+            self._outcomes.received(entry.categories)  # so every item counted out was counted in
             try:
                 await self._spool.push(entry)
             except SpoolFull:
+                self._outcomes.record(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, entry.categories, target)
                 log_event(logger, logging.WARNING, "spool full, client report dropped", upstream=target.base_url)
 
 

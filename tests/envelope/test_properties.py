@@ -392,10 +392,35 @@ def wait_settled(relay: BackgroundRelay, timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("rules", ["[]", "[secrets, pii]"], ids=["plain", "scrubbing"])
+# Every volume-control feature on at once: filters, fingerprints, sampling, quotas and client reports.
+VOLUME = f"""
+outcomes: {{interval: 1h}}  # reports at shutdown only: the in = out check below runs before
+projects:
+  - id: {PROJECT}
+    keys: ["{KEY}"]
+    filters: {{exception_types: ["*Error"], messages: ["*a*"], transactions: ["/x*"], releases: ["*"],
+              environments: [prod], localhost: true, browser_extensions: true, web_crawlers: true}}
+    fingerprints:
+      - {{match: {{error.type: "*", "!error.value": "*b*", tags.t: "*"}}, fingerprint: [x, "{{{{ default }}}}"]}}
+      - {{match: {{stack.function: "*", app: "yes", message: "*"}}, fingerprint: ["{{{{ function }}}}"],
+         override: true}}
+    sampling:
+      error: 0.7
+      transaction: 0.5
+      rules: [{{id: r, match: {{level: fatal, tags: {{t: "*"}}}}, rate: 0.2}}]
+    quotas:
+      - {{id: e, categories: [error, default], scope: key, limit: 40, window: 1h, burst: 20}}
+      - {{id: a, categories: [attachment], limit: 2KiB, window: 1h}}
+"""
+
+
+@pytest.mark.parametrize("rules", ["[]", "[secrets, pii]", "volume"], ids=["plain", "scrubbing", "volume"])
 def test_relay_never_answers_5xx_to_fuzzed_requests(rules: str) -> None:
     """Random bytes and random item mixtures, on /envelope/ and /store/, under any Content-Encoding: never 5xx."""
-    with background_relay(rules=rules) as relay:
+    options: dict[str, Any] = {"rules": rules}
+    if rules == "volume":
+        options = {"rules": "[secrets, pii]", "projects": VOLUME}
+    with background_relay(**options) as relay:
         assert relay.state is not None
         sent: list[Sent] = []
 
@@ -441,7 +466,7 @@ def test_relay_never_answers_5xx_to_fuzzed_requests(rules: str) -> None:
         wait_settled(relay)
         statuses = {s.status for s in sent}
         assert 200 in statuses, "the fuzzer never produced an accepted request"
-        assert statuses & {400, 401, 413, 415}, "the fuzzer never produced a refused request"
+        assert statuses & {400, 401, 413, 415, 429}, "the fuzzer never produced a refused request"
         # Every item that entered the relay ended in exactly one outcome.
         totals = outcome_totals(relay.state)
         assert sum(totals.values()) == received_total(relay.state), totals
