@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ..config import FingerprintMatcher, FingerprintRule
-from .event import EventView
+from ..envelope.event import EventView
 
 DEFAULT = "{{ default }}"
 _EXCEPTION_KEYS = frozenset({"error.type", "error.value"})

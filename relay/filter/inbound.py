@@ -7,7 +7,7 @@ import re
 from fnmatch import fnmatchcase
 
 from ..config import FiltersConfig
-from .event import EventView
+from ..envelope.event import EventView
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _EXTENSION_SCHEMES = (

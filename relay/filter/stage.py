@@ -6,10 +6,10 @@ from typing import Any
 
 from ..config import Config
 from ..envelope import Item
+from ..envelope.event import EventView
 from ..outcomes import Outcome
 from ..pipeline import ProcessingContext
 from ..ratelimit.quota import dependents
-from .event import EventView
 from .fingerprints import fingerprint_for
 from .inbound import matching_filter
 

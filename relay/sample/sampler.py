@@ -18,6 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ..config import SamplingConfig, SamplingRule
+from ..envelope.event import EventView
 
 TRACE_CATEGORIES = frozenset({"transaction", "span", "profile", "profile_chunk"})
 _RANDOM_BITS = 56
@@ -91,18 +92,19 @@ def decide(config: SamplingConfig, category: str, value: float, event: dict[str,
 def _matches(rule: SamplingRule, category: str, event: dict[str, Any] | None, trace: Any) -> bool:
     dsc = trace if category == "transaction" and isinstance(trace, dict) else {}
     data = event or {}
+    view = EventView(data)
     checks: list[tuple[tuple[str, ...], list[str]]] = [
         (rule.level, _values(data.get("level"))),
         (rule.environment, _values(dsc.get("environment", data.get("environment")))),
         (rule.release, _values(dsc.get("release", data.get("release")))),
         (rule.transaction, _values(dsc.get("transaction", data.get("transaction")))),
-        (rule.exception_type, _exception_types(data)),
+        (rule.exception_type, view.exception_types()),
     ]
     for patterns, values in checks:
         if patterns and not any(fnmatchcase(v, p) for p in patterns for v in values):
             return False
     if rule.tags:
-        tags = _tags(data)
+        tags = view.tags()
         for name, patterns in rule.tags:
             value = tags.get(name)
             if value is None or not any(fnmatchcase(value, p) for p in patterns):
@@ -116,23 +118,6 @@ def _values(value: Any) -> list[str]:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return [str(value)]
     return []
-
-
-def _exception_types(event: dict[str, Any]) -> list[str]:
-    exception = event.get("exception")
-    values = exception.get("values") if isinstance(exception, dict) else exception
-    if not isinstance(values, list):
-        return []
-    return [v["type"] for v in values if isinstance(v, dict) and isinstance(v.get("type"), str)]
-
-
-def _tags(event: dict[str, Any]) -> dict[str, str]:
-    tags = event.get("tags")
-    if isinstance(tags, dict):
-        return {str(k): str(v) for k, v in tags.items() if v is not None}
-    if isinstance(tags, list):  # [["name", "value"], ...], as the protocol also allows
-        return {str(t[0]): str(t[1]) for t in tags if isinstance(t, list) and len(t) == 2}
-    return {}
 
 
 __all__ = ["TRACE_CATEGORIES", "Decision", "decide", "needs_event", "random_from_hex", "trace_random"]

@@ -8,9 +8,9 @@ import pytest
 
 from relay.config import FiltersConfig, parse_config
 from relay.config.model import FingerprintRule
+from relay.envelope.event import EventView
 from relay.errors import ConfigError
 from relay.filter import fingerprint_for, matching_filter
-from relay.filter.event import EventView
 from relay.filter.sentry_syntax import FingerprintSyntaxError, parse_fingerprinting
 
 
