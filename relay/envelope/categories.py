@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 # Item type -> Sentry data category (the names used in X-Sentry-Rate-Limits and outcomes).
 _CATEGORY_BY_TYPE: dict[str, str] = {
     "event": "error",
@@ -53,6 +55,21 @@ JSON_ITEM_TYPES: frozenset[str] = frozenset(
 
 # Item types that carry the envelope's event, whose id the ingest endpoint answers with.
 EVENT_ITEM_TYPES: frozenset[str] = frozenset({"event", "transaction", "security", "raw_security", "feedback"})
+
+
+# Item types that belong to an envelope's event or transaction: when it is dropped (filtered, sampled
+# out, rate limited), they go with it, as Sentry's envelope limiter does.
+_DEPENDENT_TYPES = {
+    "error": frozenset({"attachment", "user_report"}),
+    "default": frozenset({"attachment", "user_report"}),
+    "security": frozenset({"attachment", "user_report"}),
+    "transaction": frozenset({"attachment", "user_report", "profile", "profile_chunk"}),
+}
+
+
+def dependent_types(categories: Iterable[str]) -> frozenset[str]:
+    """The item types that depend on items of these categories."""
+    return frozenset().union(*(_DEPENDENT_TYPES.get(category, frozenset()) for category in categories))
 
 
 def category_of(item_type: str) -> str:

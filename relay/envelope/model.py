@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from ..errors import EnvelopeError
-from .categories import category_of
+from .categories import category_of, dependent_types
 
 
 @dataclass(slots=True)
@@ -64,6 +64,11 @@ class Envelope:
         """The envelope's event id, from its header."""
         value = self.headers.get("event_id")
         return value if isinstance(value, str) else None
+
+    def dependents(self, categories: set[str]) -> list[Item]:
+        """Items that go with dropped items of these categories (attachments, user report, profile)."""
+        types = dependent_types(categories)
+        return [item for item in self.items if item.type in types and item.category not in categories]
 
     def categories(self) -> list[str]:
         """The data category of every item, in order."""

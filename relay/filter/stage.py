@@ -9,7 +9,6 @@ from ..envelope import Item
 from ..envelope.event import EventView
 from ..outcomes import Outcome
 from ..pipeline import ProcessingContext
-from ..ratelimit.quota import dependents
 from .fingerprints import fingerprint_for
 from .inbound import matching_filter
 
@@ -40,7 +39,7 @@ class FilterStage:
         if filters.active:
             name = matching_filter(filters, primary.category, EventView(event))
             if name is not None:
-                doomed = [primary, *dependents(ctx.envelope.items, {primary.category})]
+                doomed = [primary, *ctx.envelope.dependents({primary.category})]
                 ctx.drop(doomed, Outcome.FILTERED, f"filter:{name}")
                 return
         if rules and primary.type == "event":

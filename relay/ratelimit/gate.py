@@ -5,7 +5,6 @@ from __future__ import annotations
 from ..outcomes import Outcome, Reason
 from ..pipeline import ProcessingContext
 from .cache import RateLimitCache
-from .quota import dependents
 
 
 class UpstreamLimitGate:
@@ -31,5 +30,5 @@ class UpstreamLimitGate:
                     seen.add(id(hit[0]))
                     ctx.rate_limits.append(hit)
         refused = {item.category for item in limited}
-        limited += [i for i in dependents(ctx.envelope.items, refused) if all(i is not x for x in limited)]
+        limited += [i for i in ctx.envelope.dependents(refused) if all(i is not x for x in limited)]
         ctx.drop(limited, Outcome.RATE_LIMITED, Reason.UPSTREAM_RATE_LIMITED)

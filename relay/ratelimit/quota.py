@@ -21,22 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..envelope import Item
 from ..outcomes import BYTE_CATEGORIES
-
-# Items that belong to an envelope's event: refused with it, as Sentry's envelope limiter does.
-_DEPENDENTS = {
-    "error": frozenset({"attachment", "user_report"}),
-    "default": frozenset({"attachment", "user_report"}),
-    "security": frozenset({"attachment", "user_report"}),
-    "transaction": frozenset({"attachment", "profile"}),
-}
-
-
-def dependents(items: Sequence[Item], refused: set[str]) -> list[Item]:
-    """Items that go with a refused event or transaction (its attachments, user report, profile)."""
-    types = frozenset().union(*(_DEPENDENTS.get(category, frozenset()) for category in refused))
-    return [item for item in items if item.type in types and item.category not in refused]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,4 +72,4 @@ def gcra(tat: float, now: float, check: QuotaCheck) -> tuple[bool, float, float]
     return False, tat, allowed_at - now
 
 
-__all__ = ["BYTE_CATEGORIES", "QuotaBackend", "QuotaCheck", "dependents", "gcra", "window_slot"]
+__all__ = ["BYTE_CATEGORIES", "QuotaBackend", "QuotaCheck", "gcra", "window_slot"]

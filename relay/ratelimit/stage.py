@@ -8,7 +8,7 @@ from ..metrics import Metrics
 from ..outcomes import Outcome
 from ..pipeline import ProcessingContext
 from .header import RateLimit
-from .quota import BYTE_CATEGORIES, QuotaBackend, QuotaCheck, dependents
+from .quota import BYTE_CATEGORIES, QuotaBackend, QuotaCheck
 
 DEFAULT_REASON = "over_quota"
 
@@ -58,7 +58,7 @@ class QuotaStage:
             reason = next((q.reason_code for q in quotas if q.reason_code), None) or DEFAULT_REASON
             scope = "key" if all(q.scope == "key" for q in quotas) else "project"
             # An event's attachments go with it (they can't be shown without it), as in Sentry.
-            ctx.drop([*items, *dependents(ctx.envelope.items, {category})], Outcome.RATE_LIMITED, reason)
+            ctx.drop([*items, *ctx.envelope.dependents({category})], Outcome.RATE_LIMITED, reason)
             ctx.rate_limits.append((RateLimit(wait, frozenset({category}), scope, reason), wait))
 
     @staticmethod

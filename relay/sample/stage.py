@@ -9,8 +9,6 @@ from ..outcomes import Outcome
 from ..pipeline import ProcessingContext
 from .sampler import TRACE_CATEGORIES, decide, needs_event, random_from_hex, trace_random
 
-# Items that live and die with the event or transaction they came with.
-_FOLLOWERS = frozenset({"attachment", "user_report", "profile", "profile_chunk"})
 _EVENT_TYPES = frozenset({"event", "transaction", "security", "raw_security"})
 
 
@@ -42,7 +40,7 @@ class SamplingStage:
                 return  # nothing to agree on: keep it rather than decide differently on every replica
             decision = decide(config, category, value, event, trace)
             if not decision.keep:
-                doomed = [primary, *(i for i in envelope.items if i.type in _FOLLOWERS)]
+                doomed = [primary, *envelope.dependents({category})]
                 if category == "transaction":
                     doomed += [i for i in envelope.items if i.category in TRACE_CATEGORIES and i is not primary]
                 ctx.drop(doomed, Outcome.FILTERED_SAMPLING, decision.reason)
