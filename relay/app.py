@@ -75,8 +75,7 @@ def build_spool(config: Config, outcomes: Outcomes, clock: Clock) -> Spool:
         return MemorySpool(config.queue.max_envelopes, config.queue.max_bytes, clock)
 
     def expired(entries: list[Entry]) -> None:
-        for entry in entries:
-            outcomes.record(Outcome.DROPPED, Reason.EXPIRED, entry.categories, entry.target, entry.item_sizes())
+        outcomes.record_entries(Outcome.DROPPED, Reason.EXPIRED, entries)
 
     spool = config.spool
     return SqliteSpool(spool.path, spool.max_disk, spool.max_age, spool.fsync, clock, expired)
@@ -187,8 +186,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     drained = await state.forwarder.drain(max(0.0, deadline - state.clock.monotonic() - margin))
     await state.forwarder.stop(max(0.0, deadline - state.clock.monotonic() - margin))
     lost = await state.spool.close()
-    for entry in lost:
-        state.outcomes.record(Outcome.DROPPED, Reason.SHUTDOWN, entry.categories, entry.target, entry.item_sizes())
+    state.outcomes.record_entries(Outcome.DROPPED, Reason.SHUTDOWN, lost)
     await state.upstream.close()
     if state.quotas is not None:
         await state.quotas.close()

@@ -10,6 +10,7 @@ from .metrics import Metrics
 
 if TYPE_CHECKING:
     from .routing import Target
+    from .spool import Entry
 
 
 # Categories whose Sentry quantity is bytes, not items.
@@ -89,3 +90,14 @@ class Outcomes:
             self._metrics.outcomes.labels(outcome.value, str(reason), category).inc(count)
             for listener in self._listeners:
                 listener(outcome, str(reason), category, quantities[category], target)
+
+    def record_entries(self, outcome: Outcome, reason: str, entries: Iterable[Entry]) -> None:
+        """Record the outcome of spooled envelopes, item by item.
+
+        Attachment bytes are read from a body only for a discard that someone listens to: a forwarded
+        envelope's body is never parsed again for its outcome.
+        """
+        sizes_needed = outcome is not Outcome.FORWARDED and bool(self._listeners)
+        for entry in entries:
+            sizes = entry.item_sizes() if sizes_needed else None
+            self.record(outcome, reason, entry.categories, entry.target, sizes)

@@ -223,8 +223,7 @@ class Forwarder:
 
     async def _settle(self, entries: Sequence[Entry], outcome: Outcome, reason: Reason) -> None:
         await self._spool.ack(entries)
-        for entry in entries:
-            self._outcomes.record(outcome, reason, entry.categories, entry.target, entry.item_sizes())
+        self._outcomes.record_entries(outcome, reason, entries)
         self._metrics.spool_drained.inc(len(entries))
 
 

@@ -98,7 +98,7 @@ class IngestService:
         try:
             await self._spool.push(entry)
         except SpoolFull as exc:
-            self._outcomes.record(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, entry.categories, target, entry.item_sizes())
+            self._outcomes.record_entries(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, [entry])
             log_event(logger, logging.WARNING, "queue full, envelope refused", event_id=event_id, detail=str(exc))
             raise HttpError(
                 503, "the relay's queue is full; retry later", {"Retry-After": QUEUE_FULL_RETRY_AFTER}
