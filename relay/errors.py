@@ -21,6 +21,14 @@ class EnvelopeError(RelayError):
     """A payload could not be parsed as a Sentry envelope or event."""
 
 
+class InvalidItemJson(EnvelopeError):
+    """An item payload that must be JSON is not; `reason` is the parser's message."""
+
+    def __init__(self, item_type: str, reason: str) -> None:
+        super().__init__(f"{item_type} item payload is not valid JSON: {reason}")
+        self.reason = reason
+
+
 class HttpError(RelayError):
     """An ingest request is refused; rendered as a JSON body with a `detail`."""
 

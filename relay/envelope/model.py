@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import EnvelopeError
+from ..errors import EnvelopeError, InvalidItemJson
 from .categories import category_of, dependent_types
 
 
@@ -42,7 +42,7 @@ class Item:
         try:
             value = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
-            raise EnvelopeError(f"{self.type} item payload is not valid JSON: {exc.msg}") from None
+            raise InvalidItemJson(self.type, exc.msg) from None
         self._parsed, self._parsed_from = value, payload
         return value
 

@@ -12,7 +12,7 @@ from typing import Any
 from ..clock import Clock
 from ..config import LimitsConfig, ProjectConfig
 from ..envelope import EVENT_ITEM_TYPES, JSON_ITEM_TYPES, Envelope, Item
-from ..errors import EnvelopeError, HttpError, SpoolFull
+from ..errors import HttpError, InvalidItemJson, SpoolFull
 from ..logs import log_event
 from ..outcomes import Outcome, Outcomes, Reason
 from ..pipeline import ProcessingContext, Stage
@@ -158,6 +158,5 @@ def _bad_event_id(what: str) -> str:
 def _json_or_400(item: Item, index: int, kind: str) -> Any:
     try:
         return item.json()  # kept on the item: later stages don't parse it again
-    except EnvelopeError as exc:
-        reason = str(exc).split("not valid JSON: ", 1)[-1]
-        raise HttpError(400, f"item {index} ({kind}) payload is not valid JSON: {reason}") from None
+    except InvalidItemJson as exc:
+        raise HttpError(400, f"item {index} ({kind}) payload is not valid JSON: {exc.reason}") from None

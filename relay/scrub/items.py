@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from ..envelope import Envelope, Item
-from ..errors import EnvelopeError
+from ..errors import InvalidItemJson
 from ..logs import log_event
 from .audit import Auditor, ScrubReport, redactions_in, text_redactions
 from .engine import Remark, Scrubber, ScrubError
@@ -170,8 +170,8 @@ def _scrub_as_text(item: Item, text: str, scrubbing: _Scrubbing, root: str) -> V
 def _load(item: Item) -> Any:
     try:
         return item.json()  # parsed once at ingest; scrubbed in place, then `set_json`
-    except EnvelopeError as exc:
-        raise ScrubError(str(exc).replace(" item payload", " payload", 1)) from None
+    except InvalidItemJson as exc:
+        raise ScrubError(f"{item.type} payload is not valid JSON: {exc.reason}") from None
 
 
 def scrub_envelope(
