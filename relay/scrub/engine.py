@@ -325,10 +325,8 @@ class Scrubber:
             return self._scrub_number(value, plan, path, key, meta)
         return value
 
-    def _walk_dict(
-        self, obj: dict[str, Any], plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int
-    ) -> None:
-        # The hot loop: strings are handled inline, with memoized results checked first.
+    def _enter(self, depth: int) -> None:
+        """Bounds checked on entering a container: nesting depth, the time bound, and pauses on a worker."""
         if depth > _MAX_DEPTH:
             raise ScrubError(f"payload nested deeper than {_MAX_DEPTH} levels")
         self._containers += 1
@@ -336,6 +334,12 @@ class Scrubber:
             raise ScrubError(f"scrubbing took longer than {self._budget:g}s")
         if self._pause:
             self._yield_gil()
+
+    def _walk_dict(
+        self, obj: dict[str, Any], plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int
+    ) -> None:
+        # The hot loop: strings are handled inline, with memoized results checked first.
+        self._enter(depth)
         children = plan.children
         for key, value in obj.items():
             kind = type(value)
@@ -380,13 +384,7 @@ class Scrubber:
     def _walk_list(
         self, items: list[Any], plan: _Plan, path: list[str], meta: dict[str, Any] | None, depth: int
     ) -> None:
-        if depth > _MAX_DEPTH:
-            raise ScrubError(f"payload nested deeper than {_MAX_DEPTH} levels")
-        self._containers += 1
-        if self._containers & 31 == 0 and time.perf_counter() > self._deadline:
-            raise ScrubError(f"scrubbing took longer than {self._budget:g}s")
-        if self._pause:
-            self._yield_gil()
+        self._enter(depth)
         if items and type(items[0]) is list and _is_pair_list(items):  # [["Header", "value"], ...] form
             for index, pair in enumerate(items):
                 child = self._child(plan, pair[0])
