@@ -6,6 +6,7 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from .model import FiltersConfig, FingerprintMatcher, FingerprintRule
+from .values import boolean, globs
 
 if TYPE_CHECKING:
     from .loader import _Reader
@@ -92,14 +93,10 @@ def read_filters(reader: _Reader, raw: Any, path: str) -> FiltersConfig | None:
     none: tuple[str, ...] = ()
     for name in FILTER_LISTS:
         if name in data:
-            values[name] = reader.field(data, path, name, _globs, none)
+            values[name] = reader.field(data, path, name, globs, none)
     for name in FILTER_SWITCHES:
         if name in data:
-            value = data[name]
-            if not isinstance(value, bool):
-                reader.problem(f"{path}.{name}", f"expected true or false, got {value!r}")
-            else:
-                values[name] = value
+            values[name] = reader.field(data, path, name, boolean, False)
     return FiltersConfig(**values)
 
 
@@ -143,16 +140,6 @@ def read_fingerprints(reader: _Reader, raw: Any, path: str) -> tuple[Fingerprint
                 values.append(fingerprint_value(str(value)))
             except ValueError as exc:
                 reader.problem(f"{where}.fingerprint[{position}]", str(exc))
-        override = data.get("override", False)
-        if not isinstance(override, bool):
-            reader.problem(f"{where}.override", f"expected true or false, got {override!r}")
-            override = False
+        override = reader.field(data, where, "override", boolean, False)
         rules.append(FingerprintRule(tuple(matchers), tuple(values), override, f"{reader.source}: {where}"))
     return tuple(rules)
-
-
-def _globs(value: Any) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(v, str | int | float) for v in items):
-        raise ValueError(f"expected a list of strings (globs allowed), got {value!r}")
-    return tuple(str(v) for v in items)

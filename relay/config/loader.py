@@ -6,13 +6,12 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import regex
 import yaml
 
 from ..errors import ConfigError
-from ..units import parse_duration, parse_size
+from ..units import parse_duration
 from .dsn import parse_dsn
 from .filters import read_filters, read_fingerprints
 from .model import (
@@ -33,12 +32,24 @@ from .model import (
     UnknownProjects,
     UpstreamConfig,
 )
+from .values import (
+    boolean,
+    choice,
+    float_min,
+    int_range,
+    key_list,
+    one_of,
+    positive_duration,
+    positive_size,
+    string,
+    string_list,
+    upstream_url,
+)
 from .volume import read_outcomes, read_quotas, read_ratelimit, read_sampling
 
 T = TypeVar("T")
 
 _ENV_REF = regex.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
-_PUBLIC_KEY = regex.compile(r"^[0-9a-zA-Z_-]{1,64}$")
 _MISSING = object()
 
 
@@ -192,14 +203,14 @@ class _Reader:
             listen=self.listen(data.get("listen"), "listen"),
             upstream=upstream,
             projects=self.projects(data.get("projects"), "projects"),
-            unknown_projects=self.field(data, "", "unknown_projects", _choice(UnknownProjects), UnknownProjects.REJECT),
+            unknown_projects=self.field(data, "", "unknown_projects", choice(UnknownProjects), UnknownProjects.REJECT),
             shutdown_timeout=self.field(data, "", "shutdown_timeout", parse_duration, 10.0),
-            workers=self.field(data, "", "workers", _int_range(1, 1024), 1),
+            workers=self.field(data, "", "workers", int_range(1, 1024), 1),
             limits=self.limits(data.get("limits"), "limits"),
             queue=self.queue(data.get("queue"), "queue"),
             spool=self.spool(data.get("spool"), "spool"),
             log=self.log(data.get("log"), "log"),
-            rules=self.field(data, "", "rules", _string_list, DEFAULT_RULES),
+            rules=self.field(data, "", "rules", string_list, DEFAULT_RULES),
             scrub=self.scrub(data.get("scrub"), "scrub"),
             ratelimit=read_ratelimit(self, data.get("ratelimit"), "ratelimit"),
             outcomes=read_outcomes(self, data.get("outcomes"), "outcomes"),
@@ -213,9 +224,9 @@ class _Reader:
         data = self.mapping(raw, path, ("hash_key", "timeout", "audit_log", "reload_interval"))
         d = ScrubConfig()
         return ScrubConfig(
-            hash_key=self.field(data, path, "hash_key", _string, d.hash_key),
-            timeout=self.field(data, path, "timeout", _positive_duration, d.timeout),
-            audit_log=self.field(data, path, "audit_log", _string, d.audit_log),
+            hash_key=self.field(data, path, "hash_key", string, d.hash_key),
+            timeout=self.field(data, path, "timeout", positive_duration, d.timeout),
+            audit_log=self.field(data, path, "audit_log", string, d.audit_log),
             reload_interval=self.field(data, path, "reload_interval", parse_duration, d.reload_interval),
         )
 
@@ -223,17 +234,17 @@ class _Reader:
         data = self.mapping(raw, path, ("enabled", "host", "port"))
         d = AdminConfig()
         return AdminConfig(
-            enabled=self.field(data, path, "enabled", _bool, d.enabled),
-            host=self.field(data, path, "host", _string, d.host),
-            port=self.field(data, path, "port", _int_range(0, 65535), d.port),
+            enabled=self.field(data, path, "enabled", boolean, d.enabled),
+            host=self.field(data, path, "host", string, d.host),
+            port=self.field(data, path, "port", int_range(0, 65535), d.port),
         )
 
     def listen(self, raw: Any, path: str) -> ListenConfig:
         data = self.mapping(raw, path, ("host", "port"))
         d = ListenConfig()
         return ListenConfig(
-            host=self.field(data, path, "host", _string, d.host),
-            port=self.field(data, path, "port", _int_range(0, 65535), d.port),
+            host=self.field(data, path, "host", string, d.host),
+            port=self.field(data, path, "port", int_range(0, 65535), d.port),
         )
 
     def upstream(self, raw: Any, path: str) -> UpstreamConfig:
@@ -244,11 +255,11 @@ class _Reader:
         )
         d = UpstreamConfig()
         return UpstreamConfig(
-            url=self.field(data, path, "url", _upstream_url, d.url),
-            timeout=self.field(data, path, "timeout", _positive_duration, d.timeout),
-            connect_timeout=self.field(data, path, "connect_timeout", _positive_duration, d.connect_timeout),
-            concurrency=self.field(data, path, "concurrency", _int_range(1, 1024), d.concurrency),
-            compression=self.field(data, path, "compression", _one_of("gzip", "none"), d.compression),
+            url=self.field(data, path, "url", upstream_url, d.url),
+            timeout=self.field(data, path, "timeout", positive_duration, d.timeout),
+            connect_timeout=self.field(data, path, "connect_timeout", positive_duration, d.connect_timeout),
+            concurrency=self.field(data, path, "concurrency", int_range(1, 1024), d.concurrency),
+            compression=self.field(data, path, "compression", one_of("gzip", "none"), d.compression),
             retry=self.retry(data.get("retry"), f"{path}.retry"),
             batch=self.batch(data.get("batch"), f"{path}.batch"),
             outage=self.outage(data.get("outage"), f"{path}.outage"),
@@ -258,9 +269,9 @@ class _Reader:
         data = self.mapping(raw, path, ("initial", "max", "multiplier", "max_elapsed"))
         d = RetryConfig()
         config = RetryConfig(
-            initial=self.field(data, path, "initial", _positive_duration, d.initial),
-            max=self.field(data, path, "max", _positive_duration, d.max),
-            multiplier=self.field(data, path, "multiplier", _float_min(1.0), d.multiplier),
+            initial=self.field(data, path, "initial", positive_duration, d.initial),
+            max=self.field(data, path, "max", positive_duration, d.max),
+            multiplier=self.field(data, path, "multiplier", float_min(1.0), d.multiplier),
             max_elapsed=self.field(data, path, "max_elapsed", parse_duration, d.max_elapsed),
         )
         if config.max < config.initial:
@@ -271,7 +282,7 @@ class _Reader:
         data = self.mapping(raw, path, ("max_envelopes", "linger"))
         d = BatchConfig()
         return BatchConfig(
-            max_envelopes=self.field(data, path, "max_envelopes", _int_range(1, 10_000), d.max_envelopes),
+            max_envelopes=self.field(data, path, "max_envelopes", int_range(1, 10_000), d.max_envelopes),
             linger=self.field(data, path, "linger", parse_duration, d.linger),
         )
 
@@ -314,19 +325,19 @@ class _Reader:
         )
         if "id" not in data:
             self.problem(f"{path}.id", "is required")
-        project_id = self.field(data, path, "id", _int_range(1, 2**63 - 1), 0)
+        project_id = self.field(data, path, "id", int_range(1, 2**63 - 1), 0)
         no_keys: tuple[str, ...] = ()
-        keys = self.field(data, path, "keys", _key_list, no_keys)
+        keys = self.field(data, path, "keys", key_list, no_keys)
         if "keys" not in data:
             self.problem(f"{path}.keys", "is required: list the public keys the relay accepts for this project")
         return ProjectConfig(
             id=project_id,
             keys=keys,
             upstream_dsn=self.field(data, path, "upstream_dsn", parse_dsn, None),
-            disabled=self.field(data, path, "disabled", _bool, False),
-            allowed_origins=self.field(data, path, "allowed_origins", _string_list, ("*",)),
-            rules=self.field(data, path, "rules", _string_list, None),
-            forward_unscannable=self.field(data, path, "forward_unscannable", _bool, False),
+            disabled=self.field(data, path, "disabled", boolean, False),
+            allowed_origins=self.field(data, path, "allowed_origins", string_list, ("*",)),
+            rules=self.field(data, path, "rules", string_list, None),
+            forward_unscannable=self.field(data, path, "forward_unscannable", boolean, False),
             quotas=read_quotas(self, data.get("quotas"), f"{path}.quotas"),
             sampling=read_sampling(self, data.get("sampling"), f"{path}.sampling"),
             filters=read_filters(self, data.get("filters"), f"{path}.filters"),
@@ -343,145 +354,39 @@ class _Reader:
         )
         data = self.mapping(raw, path, names)
         d = LimitsConfig()
-        return LimitsConfig(**{name: self.field(data, path, name, _positive_size, getattr(d, name)) for name in names})
+        return LimitsConfig(**{name: self.field(data, path, name, positive_size, getattr(d, name)) for name in names})
 
     def queue(self, raw: Any, path: str) -> QueueConfig:
         data = self.mapping(raw, path, ("max_envelopes", "max_bytes"))
         d = QueueConfig()
         return QueueConfig(
-            max_envelopes=self.field(data, path, "max_envelopes", _int_range(1, 10**9), d.max_envelopes),
-            max_bytes=self.field(data, path, "max_bytes", _positive_size, d.max_bytes),
+            max_envelopes=self.field(data, path, "max_envelopes", int_range(1, 10**9), d.max_envelopes),
+            max_bytes=self.field(data, path, "max_bytes", positive_size, d.max_bytes),
         )
 
     def spool(self, raw: Any, path: str) -> SpoolConfig:
         data = self.mapping(raw, path, ("backend", "path", "max_disk", "max_age", "fsync"))
         d = SpoolConfig()
         return SpoolConfig(
-            backend=self.field(data, path, "backend", _one_of("sqlite", "memory"), d.backend),
-            path=self.field(data, path, "path", _string, d.path),
-            max_disk=self.field(data, path, "max_disk", _positive_size, d.max_disk),
+            backend=self.field(data, path, "backend", one_of("sqlite", "memory"), d.backend),
+            path=self.field(data, path, "path", string, d.path),
+            max_disk=self.field(data, path, "max_disk", positive_size, d.max_disk),
             max_age=self.field(data, path, "max_age", parse_duration, d.max_age),
-            fsync=self.field(data, path, "fsync", _bool, d.fsync),
+            fsync=self.field(data, path, "fsync", boolean, d.fsync),
         )
 
     def outage(self, raw: Any, path: str) -> OutageConfig:
         data = self.mapping(raw, path, ("after_failures", "probe_max"))
         d = OutageConfig()
         return OutageConfig(
-            after_failures=self.field(data, path, "after_failures", _int_range(1, 10_000), d.after_failures),
-            probe_max=self.field(data, path, "probe_max", _positive_duration, d.probe_max),
+            after_failures=self.field(data, path, "after_failures", int_range(1, 10_000), d.after_failures),
+            probe_max=self.field(data, path, "probe_max", positive_duration, d.probe_max),
         )
 
     def log(self, raw: Any, path: str) -> LogConfig:
         data = self.mapping(raw, path, ("level", "format"))
         d = LogConfig()
         return LogConfig(
-            level=self.field(data, path, "level", _one_of("debug", "info", "warning", "error"), d.level),
-            format=self.field(data, path, "format", _one_of("json", "text"), d.format),
+            level=self.field(data, path, "level", one_of("debug", "info", "warning", "error"), d.level),
+            format=self.field(data, path, "format", one_of("json", "text"), d.format),
         )
-
-
-# -- value parsers: each raises ValueError with a message fit for users -----
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise ValueError(f"expected a string, got {value!r}")
-    return str(value)
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-        return value.lower() in ("true", "yes", "1")
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _int_range(low: int, high: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError(f"expected an integer, got {value!r}")
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"expected an integer, got {value!r}") from None
-        if not low <= number <= high:
-            raise ValueError(f"expected an integer from {low} to {high}, got {number}")
-        return number
-
-    return parse
-
-
-def _float_min(low: float) -> Callable[[Any], float]:
-    def parse(value: Any) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"expected a number, got {value!r}") from None
-        if number < low:
-            raise ValueError(f"expected a number of at least {low}, got {number}")
-        return number
-
-    return parse
-
-
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"expected a duration above zero, got {value!r}")
-    return seconds
-
-
-def _positive_size(value: Any) -> int:
-    size = parse_size(value)
-    if size <= 0:
-        raise ValueError(f"expected a size above zero, got {value!r}")
-    return size
-
-
-def _one_of(*choices: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
-        return str(value)
-
-    return parse
-
-
-def _choice(enum: type[UnknownProjects]) -> Callable[[Any], UnknownProjects]:
-    def parse(value: Any) -> UnknownProjects:
-        try:
-            return enum(value)
-        except ValueError:
-            raise ValueError(f"expected one of {', '.join(e.value for e in enum)}, got {value!r}") from None
-
-    return parse
-
-
-def _string_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"expected a list of strings, got {value!r}")
-    return tuple(value)
-
-
-def _key_list(value: Any) -> tuple[str, ...]:
-    keys = _string_list(value)
-    for key in keys:
-        if not _PUBLIC_KEY.match(key):
-            raise ValueError(f"expected public keys (letters, digits, '-' and '_'), got {key!r}")
-    return keys
-
-
-def _upstream_url(value: Any) -> str:
-    url = _string(value).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        if not parts.path:
-            raise ValueError(f"a file upstream needs a path, like file:///var/lib/relay/out.jsonl, got {value!r}")
-        return url
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http(s):// or file:// URL, got {value!r}")
-    return url

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..envelope.categories import DATA_CATEGORIES
 from ..units import parse_duration, parse_size
 from .model import OutcomesConfig, QuotaConfig, RateLimitConfig, SamplingConfig, SamplingRule
+from .values import boolean, globs, one_of, positive_duration
 
 if TYPE_CHECKING:
     from .loader import _Reader
@@ -57,13 +58,6 @@ def _rate(value: Any) -> float:
     if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
         raise ValueError(f"expected a rate from 0.0 to 1.0, got {value!r}")
     return rate
-
-
-def _globs(value: Any) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str | int | float) and not isinstance(value, bool) else value
-    if not isinstance(items, list) or not items or not all(isinstance(v, str | int | float) for v in items):
-        raise ValueError(f"expected a string or a list of strings (globs allowed), got {value!r}")
-    return tuple(str(v) for v in items)
 
 
 def read_quotas(reader: _Reader, raw: Any, path: str) -> tuple[QuotaConfig, ...]:
@@ -152,7 +146,7 @@ def _read_rules(reader: _Reader, raw: Any, path: str) -> tuple[SamplingRule, ...
         for name in _MATCH_FIELDS:
             if name == "tags" or name not in match:
                 continue
-            conditions[name] = reader.field(match, f"{where}.match", name, _globs, none)
+            conditions[name] = reader.field(match, f"{where}.match", name, globs, none)
         tags: list[tuple[str, tuple[str, ...]]] = []
         raw_tags = match.get("tags")
         if raw_tags is not None:
@@ -160,7 +154,7 @@ def _read_rules(reader: _Reader, raw: Any, path: str) -> tuple[SamplingRule, ...
                 reader.problem(f"{where}.match.tags", "expected a mapping of tag name to value (globs allowed)")
             else:
                 for tag in raw_tags:
-                    tags.append((str(tag), reader.field(raw_tags, f"{where}.match.tags", tag, _globs, none)))
+                    tags.append((str(tag), reader.field(raw_tags, f"{where}.match.tags", tag, globs, none)))
         sampled: frozenset[str] = reader.field(data, where, "categories", categories, frozenset())
         for name in sorted(sampled - set(SAMPLED_CATEGORIES)):
             reader.problem(f"{where}.categories", f"only {', '.join(SAMPLED_CATEGORIES)} can be sampled, got {name!r}")
@@ -181,11 +175,11 @@ def read_ratelimit(reader: _Reader, raw: Any, path: str) -> RateLimitConfig:
     data = reader.mapping(raw, path, ("backend", "url", "timeout", "key_prefix", "reconnect"))
     d = RateLimitConfig()
     return RateLimitConfig(
-        backend=reader.field(data, path, "backend", _backend, d.backend),
+        backend=reader.field(data, path, "backend", one_of("memory", "redis"), d.backend),
         url=reader.field(data, path, "url", _redis_url, d.url),
-        timeout=reader.field(data, path, "timeout", _positive_seconds, d.timeout),
+        timeout=reader.field(data, path, "timeout", positive_duration, d.timeout),
         key_prefix=reader.field(data, path, "key_prefix", _quota_id, d.key_prefix),
-        reconnect=reader.field(data, path, "reconnect", _positive_seconds, d.reconnect),
+        reconnect=reader.field(data, path, "reconnect", positive_duration, d.reconnect),
     )
 
 
@@ -193,13 +187,9 @@ def read_outcomes(reader: _Reader, raw: Any, path: str) -> OutcomesConfig:
     """`outcomes: {client_reports: true, interval: 30s}`."""
     data = reader.mapping(raw, path, ("client_reports", "interval"))
     d = OutcomesConfig()
-    client_reports = data.get("client_reports", d.client_reports)
-    if not isinstance(client_reports, bool):
-        reader.problem(f"{path}.client_reports", f"expected true or false, got {client_reports!r}")
-        client_reports = d.client_reports
     return OutcomesConfig(
-        client_reports=client_reports,
-        interval=reader.field(data, path, "interval", _positive_seconds, d.interval),
+        client_reports=reader.field(data, path, "client_reports", boolean, d.client_reports),
+        interval=reader.field(data, path, "interval", positive_duration, d.interval),
     )
 
 
@@ -241,20 +231,7 @@ def _reason_code(value: Any) -> str:
     return text
 
 
-def _backend(value: Any) -> str:
-    if value not in ("memory", "redis"):
-        raise ValueError(f"expected memory or redis, got {value!r}")
-    return str(value)
-
-
 def _redis_url(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(f"expected a redis://host:port/db URL, got {value!r}")
     return value
-
-
-def _positive_seconds(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"expected a duration above zero, like 50ms or 5s, got {value!r}")
-    return seconds
