@@ -11,11 +11,16 @@ FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
+# A C compiler for the scrub engine's C tree walk (without one, the engine falls back to pure Python).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+
 RUN python -m venv /opt/relay
 
 WORKDIR /src
 # pyproject.toml names README.md as the package readme, so the build needs it.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY relay ./relay
 COPY rules ./rules
 RUN /opt/relay/bin/pip install --no-cache-dir .

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,15 @@ from ..rules.model import ActionType, Rule
 from ..rules.selectors import SEP
 from .detectors import STARTS, TRIGGERS, WINDOWS, combine
 from .meta import PLACEHOLDER, Propagator, merge_meta, occurs_in, propagates, record
+
+try:  # the tree walk in C (_walker.c), when it was built; engine.py's own walk is its pure-Python twin
+    if os.environ.get("RELAY_PURE_PYTHON"):
+        raise ImportError("RELAY_PURE_PYTHON is set")
+    from ._walker import Walker as _Walker
+
+    Walker: type[_Walker] | None = _Walker
+except ImportError:
+    Walker = None
 
 # key=value pairs inside strings: query strings, form bodies, log lines.
 _KEY_VALUE = re.compile(r"(?:^|(?<=[?&;,\s]))([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
@@ -78,14 +88,18 @@ class _Plan:
     children: dict[str, _Plan] = field(default_factory=dict)
     item: _Plan | None = None
     strings: dict[str, _Result] = field(default_factory=dict)
+    # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, children, numbers).
+    fast: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         self.refresh()
 
     def refresh(self) -> None:
-        """Recompute the derived flags the walker reads."""
+        """Recompute the derived flags the walkers read."""
         self.skip = self.keep or self.dead
         self.scan = bool(self.families or self.pattern_rules or self.key_rules)
+        numbers = bool(self.detector_rules)
+        self.fast = (self.skip, self.key_rule, self.scan, self.min_len, self.strings, self.children, numbers)
 
 
 @dataclass(slots=True)
@@ -134,6 +148,19 @@ class Scrubber:
         self._containers = 0
         # Values found sensitive in this payload: original -> (replacement, rule id, remark type).
         self._found: dict[str, tuple[str, str, str]] | None = None
+        self._walk: Callable[[Any, _Plan, list[str], dict[str, Any] | None, int, str | None], Any] = self._value
+        if Walker is not None:
+            self._walk = Walker(
+                child=self._child,
+                scrub_string=self._scrub_string,
+                redact_whole=self._redact_whole,
+                scrub_number=self._scrub_number,
+                enter=self._enter,
+                checkpoint=self._checkpoint,
+                unchanged=_UNCHANGED,
+                max_depth=_MAX_DEPTH,
+                pause=bool(pause),
+            ).walk
 
     # -- public API -----------------------------------------------------------------
 
@@ -155,7 +182,7 @@ class Scrubber:
         plan = self._root_plan(root)
         if plan.keep or plan.dead:
             return payload
-        return self._value(payload, plan, [], meta, 0, None)
+        return self._walk(payload, plan, [], meta, 0, None)
 
     def scrub_event(
         self, event: dict[str, Any], remarks: dict[str, Any] | None = None, time_limit: float | None = None
@@ -330,7 +357,12 @@ class Scrubber:
         if depth > _MAX_DEPTH:
             raise ScrubError(f"payload nested deeper than {_MAX_DEPTH} levels")
         self._containers += 1
-        if self._containers & 31 == 0 and time.perf_counter() > self._deadline:
+        if self._containers & 31 == 0 or self._pause:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """The time bound, and pauses on a worker thread (every 32 containers, or every one on a worker)."""
+        if time.perf_counter() > self._deadline:
             raise ScrubError(f"scrubbing took longer than {self._budget:g}s")
         if self._pause:
             self._yield_gil()

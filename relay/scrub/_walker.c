@@ -1,0 +1,509 @@
+/*
+ * The scrub engine's tree walk, in C.
+ *
+ * This is a line-for-line twin of Scrubber._value, _walk_dict and _walk_list in engine.py (the
+ * pure-Python fallback, used when this module could not be built or RELAY_PURE_PYTHON is set).
+ * It decides nothing on its own: every decision it makes comes from a plan's `fast` tuple, and
+ * everything beyond skipping (scanning a string, redacting a value, making a plan) is a call back
+ * into the scrubber. What it saves is the interpreter's per-node overhead: an event has a few
+ * hundred nodes, and most of them are strings whose result is already memoized as unchanged.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* The layout of _Plan.fast (see engine.py): keep the two in step. */
+enum { F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_SIZE };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *child;        /* scrubber._child(plan, key) -> plan */
+    PyObject *scrub_string; /* scrubber._scrub_string(text, plan, path, key, meta) -> value */
+    PyObject *redact_whole; /* scrubber._redact_whole(value, rule, path, key, meta) -> value */
+    PyObject *scrub_number; /* scrubber._scrub_number(value, plan, path, key, meta) -> value */
+    PyObject *enter;        /* scrubber._enter(depth): raises past the depth limit */
+    PyObject *checkpoint;   /* scrubber._checkpoint(): the time bound, and pauses on a worker */
+    PyObject *unchanged;    /* the memoized "nothing to do" result */
+    Py_ssize_t max_depth;
+    int pause;
+    unsigned long containers;
+} Walker;
+
+static PyObject *str_fast, *str_hash, *str_one;
+
+static int walk_dict(Walker *self, PyObject *obj, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth);
+static int walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth);
+
+static PyObject *
+fast_of(PyObject *plan)
+{
+    PyObject *fast = PyObject_GetAttr(plan, str_fast);
+    if (fast != NULL && (!PyTuple_CheckExact(fast) || PyTuple_GET_SIZE(fast) != F_SIZE)) {
+        Py_DECREF(fast);
+        PyErr_SetString(PyExc_TypeError, "plan.fast must be a tuple of the walker's layout");
+        return NULL;
+    }
+    return fast;
+}
+
+/* The plan for `key` under `plan`: from its children, else made by the scrubber (new reference). */
+static PyObject *
+child_of(Walker *self, PyObject *plan, PyObject *fast, PyObject *key)
+{
+    PyObject *child = PyDict_GetItemWithError(PyTuple_GET_ITEM(fast, F_CHILDREN), key);
+    if (child != NULL)
+        return Py_NewRef(child);
+    if (PyErr_Occurred())
+        return NULL;
+    return PyObject_CallFunctionObjArgs(self->child, plan, key, NULL);
+}
+
+static int
+enter(Walker *self, Py_ssize_t depth)
+{
+    PyObject *result = NULL;
+    if (depth > self->max_depth) {
+        PyObject *level = PyLong_FromSsize_t(depth);
+        if (level == NULL)
+            return -1;
+        result = PyObject_CallOneArg(self->enter, level);
+        Py_DECREF(level);
+    }
+    else if ((++self->containers & 31) == 0 || self->pause) {
+        result = PyObject_CallNoArgs(self->checkpoint);
+    }
+    else {
+        return 0;
+    }
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+static int
+pop(PyObject *path)
+{
+    Py_ssize_t size = PyList_GET_SIZE(path);
+    return size ? PyList_SetSlice(path, size - 1, size, NULL) : 0;
+}
+
+/* abs(value) >= 10**12: long enough to be a card or IMEI number. */
+static int
+is_big(PyObject *value)
+{
+    int overflow = 0;
+    long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow)
+        return 1;
+    if (number == -1 && PyErr_Occurred())
+        return -1;
+    return number >= 1000000000000LL || number <= -1000000000000LL;
+}
+
+/* A string the plan scans, whose memoized result isn't "unchanged": 1 if it needs the scrubber. */
+static int
+needs_scan(Walker *self, PyObject *text, PyObject *fast)
+{
+    if (PyTuple_GET_ITEM(fast, F_SCAN) != Py_True)
+        return 0;
+    Py_ssize_t min_len = PyLong_AsSsize_t(PyTuple_GET_ITEM(fast, F_MIN_LEN));
+    if (min_len == -1 && PyErr_Occurred())
+        return -1;
+    if (PyUnicode_GET_LENGTH(text) < min_len)
+        return 0;
+    PyObject *memo = PyDict_GetItemWithError(PyTuple_GET_ITEM(fast, F_STRINGS), text);
+    if (memo == NULL && PyErr_Occurred())
+        return -1;
+    return memo != self->unchanged;
+}
+
+/* Scrubber._value: scrub one value whose plan is known (new reference to the value to keep). */
+static PyObject *
+walk_value(Walker *self, PyObject *value, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth,
+           PyObject *key)
+{
+    PyObject *fast = fast_of(plan);
+    if (fast == NULL)
+        return NULL;
+    PyObject *result = NULL;
+    PyObject *key_rule = PyTuple_GET_ITEM(fast, F_KEY_RULE);
+    if (key_rule != Py_None && value != Py_None && !PyBool_Check(value)) {
+        result = PyObject_CallFunctionObjArgs(self->redact_whole, value, key_rule, path, key, meta, NULL);
+    }
+    else if (PyUnicode_CheckExact(value)) {
+        Py_ssize_t min_len = PyLong_AsSsize_t(PyTuple_GET_ITEM(fast, F_MIN_LEN));
+        if (min_len == -1 && PyErr_Occurred())
+            goto done;
+        if (PyTuple_GET_ITEM(fast, F_SCAN) == Py_True && PyUnicode_GET_LENGTH(value) >= min_len)
+            result = PyObject_CallFunctionObjArgs(self->scrub_string, value, plan, path, key, meta, NULL);
+        else
+            result = Py_NewRef(value);
+    }
+    else if (PyDict_CheckExact(value) || PyList_CheckExact(value)) {
+        if (key != Py_None && PyList_Append(path, key) < 0)
+            goto done;
+        int failed = PyDict_CheckExact(value) ? walk_dict(self, value, plan, path, meta, depth + 1)
+                                              : walk_list(self, value, plan, path, meta, depth + 1);
+        if (key != Py_None && pop(path) < 0)
+            failed = -1;
+        if (!failed)
+            result = Py_NewRef(value);
+    }
+    else if (PyLong_CheckExact(value) && PyTuple_GET_ITEM(fast, F_NUMBERS) == Py_True) {
+        int big = is_big(value);
+        if (big > 0)
+            result = PyObject_CallFunctionObjArgs(self->scrub_number, value, plan, path, key, meta, NULL);
+        else if (big == 0)
+            result = Py_NewRef(value);
+    }
+    else {
+        result = Py_NewRef(value);
+    }
+done:
+    Py_DECREF(fast);
+    return result;
+}
+
+/* One dict entry (Scrubber._walk_dict's loop body). Returns the new value (new reference), or
+ * the old one when nothing changed, or NULL on error. */
+static PyObject *
+dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject *value, PyObject *path,
+           PyObject *meta, Py_ssize_t depth)
+{
+    int is_str = PyUnicode_CheckExact(value);
+    int is_container = !is_str && (PyDict_CheckExact(value) || PyList_CheckExact(value));
+    int is_int = !is_str && !is_container && PyLong_CheckExact(value);
+    int is_float = PyFloat_CheckExact(value);
+    if (!is_str && !is_container && !is_int && !is_float)
+        return Py_NewRef(value); /* None and booleans carry nothing to scrub */
+    PyObject *child = child_of(self, plan, fast, key);
+    if (child == NULL)
+        return NULL;
+    PyObject *result = NULL;
+    PyObject *child_fast = fast_of(child);
+    if (child_fast == NULL)
+        goto done;
+    if (PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True) {
+        result = Py_NewRef(value);
+        goto done;
+    }
+    PyObject *key_rule = PyTuple_GET_ITEM(child_fast, F_KEY_RULE);
+    if (is_str) {
+        if (key_rule != Py_None) {
+            result = PyObject_CallFunctionObjArgs(self->redact_whole, value, key_rule, path, key, meta, NULL);
+        }
+        else {
+            int scan = needs_scan(self, value, child_fast);
+            if (scan > 0)
+                result = PyObject_CallFunctionObjArgs(self->scrub_string, value, child, path, key, meta, NULL);
+            else if (scan == 0)
+                result = Py_NewRef(value);
+        }
+    }
+    else if (is_container) {
+        if (key_rule != Py_None) {
+            result = PyObject_CallFunctionObjArgs(self->redact_whole, value, key_rule, path, key, meta, NULL);
+        }
+        else if (PyList_Append(path, key) == 0) {
+            int failed = PyDict_CheckExact(value) ? walk_dict(self, value, child, path, meta, depth + 1)
+                                                  : walk_list(self, value, child, path, meta, depth + 1);
+            if (pop(path) < 0)
+                failed = -1;
+            if (!failed)
+                result = Py_NewRef(value);
+        }
+    }
+    else if (is_int) {
+        result = walk_value(self, value, child, path, meta, depth, key);
+    }
+    else if (key_rule != Py_None) { /* only a key rule applies to a float ({"password": 1.5}) */
+        result = PyObject_CallFunctionObjArgs(self->redact_whole, value, key_rule, path, key, meta, NULL);
+    }
+    else {
+        result = Py_NewRef(value);
+    }
+done:
+    Py_XDECREF(child_fast);
+    Py_DECREF(child);
+    return result;
+}
+
+static int
+walk_dict(Walker *self, PyObject *obj, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth)
+{
+    if (enter(self, depth) < 0)
+        return -1;
+    PyObject *fast = fast_of(plan);
+    if (fast == NULL)
+        return -1;
+    int failed = 0;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (!failed && PyDict_Next(obj, &pos, &key, &value)) {
+        /* Replacing a value keeps the set of keys, so iteration stays valid (as in Python). */
+        Py_INCREF(key);
+        Py_INCREF(value);
+        PyObject *new = dict_entry(self, plan, fast, key, value, path, meta, depth);
+        if (new == NULL)
+            failed = -1;
+        else if (new != value && PyDict_SetItem(obj, key, new) < 0)
+            failed = -1;
+        Py_XDECREF(new);
+        Py_DECREF(value);
+        Py_DECREF(key);
+    }
+    Py_DECREF(fast);
+    return failed;
+}
+
+/* [["Header", "value"], ...]: a list of two-item lists, each starting with a string. */
+static int
+is_pair_list(PyObject *items)
+{
+    Py_ssize_t size = PyList_GET_SIZE(items);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i);
+        if (!PyList_Check(pair) || PyList_GET_SIZE(pair) != 2 || !PyUnicode_Check(PyList_GET_ITEM(pair, 0)))
+            return 0;
+    }
+    return 1;
+}
+
+static int
+walk_pairs(Walker *self, PyObject *items, PyObject *plan, PyObject *fast, PyObject *path, PyObject *meta,
+           Py_ssize_t depth)
+{
+    for (Py_ssize_t index = 0; index < PyList_GET_SIZE(items); index++) {
+        PyObject *pair = PyList_GET_ITEM(items, index);
+        if (!PyList_Check(pair) || PyList_GET_SIZE(pair) != 2)
+            continue; /* a callback changed the list: nothing sensible left to do with this entry */
+        Py_INCREF(pair);
+        PyObject *child = child_of(self, plan, fast, PyList_GET_ITEM(pair, 0));
+        PyObject *child_fast = child ? fast_of(child) : NULL;
+        PyObject *value = PyList_GET_ITEM(pair, 1);
+        int failed = child_fast == NULL;
+        if (!failed && PyTuple_GET_ITEM(child_fast, F_SKIP) != Py_True && value != Py_None) {
+            PyObject *label = PyUnicode_FromFormat("%zd", index);
+            failed = label == NULL || PyList_Append(path, label) < 0;
+            Py_XDECREF(label);
+            if (!failed) {
+                Py_INCREF(value);
+                PyObject *new = walk_value(self, value, child, path, meta, depth, str_one);
+                failed = new == NULL || pop(path) < 0;
+                if (new != NULL && new != value)
+                    failed = PyList_SetItem(pair, 1, Py_NewRef(new)) < 0 || failed;
+                Py_XDECREF(new);
+                Py_DECREF(value);
+            }
+        }
+        Py_XDECREF(child_fast);
+        Py_XDECREF(child);
+        Py_DECREF(pair);
+        if (failed)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth)
+{
+    if (enter(self, depth) < 0)
+        return -1;
+    PyObject *fast = fast_of(plan);
+    if (fast == NULL)
+        return -1;
+    if (PyList_GET_SIZE(items) && PyList_CheckExact(PyList_GET_ITEM(items, 0)) && is_pair_list(items)) {
+        int failed = walk_pairs(self, items, plan, fast, path, meta, depth);
+        Py_DECREF(fast);
+        return failed;
+    }
+    PyObject *child = child_of(self, plan, fast, str_hash);
+    Py_DECREF(fast);
+    if (child == NULL)
+        return -1;
+    PyObject *child_fast = fast_of(child);
+    int failed = child_fast == NULL;
+    if (failed || PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True)
+        goto done;
+    PyObject *key_rule = PyTuple_GET_ITEM(child_fast, F_KEY_RULE);
+    int numbers = PyTuple_GET_ITEM(child_fast, F_NUMBERS) == Py_True;
+    for (Py_ssize_t index = 0; !failed && index < PyList_GET_SIZE(items); index++) {
+        PyObject *value = PyList_GET_ITEM(items, index);
+        if (key_rule == Py_None) {
+            /* The cheap cases first: strings with nothing to do, and numbers no rule looks at. */
+            if (PyUnicode_CheckExact(value)) {
+                int scan = needs_scan(self, value, child_fast);
+                if (scan <= 0) {
+                    failed = scan < 0;
+                    continue;
+                }
+            }
+            else if (PyFloat_CheckExact(value)) {
+                continue;
+            }
+            else if (PyLong_CheckExact(value)) {
+                int big = numbers ? is_big(value) : 0;
+                if (big <= 0) {
+                    failed = big < 0;
+                    continue;
+                }
+            }
+            else if (!PyDict_CheckExact(value) && !PyList_CheckExact(value)) {
+                continue;
+            }
+        }
+        else if (!PyUnicode_CheckExact(value) && !PyDict_CheckExact(value) && !PyList_CheckExact(value) &&
+                 !PyLong_CheckExact(value) && !PyFloat_CheckExact(value)) {
+            continue;
+        }
+        PyObject *label = PyUnicode_FromFormat("%zd", index);
+        if (label == NULL) {
+            failed = 1;
+            break;
+        }
+        Py_INCREF(value);
+        PyObject *new;
+        if (PyUnicode_CheckExact(value) && key_rule == Py_None)
+            new = PyObject_CallFunctionObjArgs(self->scrub_string, value, child, path, label, meta, NULL);
+        else
+            new = walk_value(self, value, child, path, meta, depth, label);
+        Py_DECREF(label);
+        if (new == NULL)
+            failed = 1;
+        else if (new != value && index < PyList_GET_SIZE(items))
+            failed = PyList_SetItem(items, index, Py_NewRef(new)) < 0;
+        Py_XDECREF(new);
+        Py_DECREF(value);
+    }
+done:
+    Py_XDECREF(child_fast);
+    Py_DECREF(child);
+    return failed ? -1 : 0;
+}
+
+/* -- the Walker type -------------------------------------------------------------------------- */
+
+static PyObject *
+Walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"child", "scrub_string", "redact_whole", "scrub_number", "enter", "checkpoint",
+                            "unchanged", "max_depth", "pause", NULL};
+    PyObject *child, *scrub_string, *redact_whole, *scrub_number, *enter_, *checkpoint, *unchanged;
+    Py_ssize_t max_depth;
+    int pause;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOnp:Walker", names, &child, &scrub_string, &redact_whole,
+                                     &scrub_number, &enter_, &checkpoint, &unchanged, &max_depth, &pause))
+        return NULL;
+    Walker *self = (Walker *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->child = Py_NewRef(child);
+    self->scrub_string = Py_NewRef(scrub_string);
+    self->redact_whole = Py_NewRef(redact_whole);
+    self->scrub_number = Py_NewRef(scrub_number);
+    self->enter = Py_NewRef(enter_);
+    self->checkpoint = Py_NewRef(checkpoint);
+    self->unchanged = Py_NewRef(unchanged);
+    self->max_depth = max_depth;
+    self->pause = pause;
+    self->containers = 0;
+    return (PyObject *)self;
+}
+
+static int
+Walker_traverse(Walker *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->child);
+    Py_VISIT(self->scrub_string);
+    Py_VISIT(self->redact_whole);
+    Py_VISIT(self->scrub_number);
+    Py_VISIT(self->enter);
+    Py_VISIT(self->checkpoint);
+    Py_VISIT(self->unchanged);
+    return 0;
+}
+
+static int
+Walker_clear(Walker *self)
+{
+    Py_CLEAR(self->child);
+    Py_CLEAR(self->scrub_string);
+    Py_CLEAR(self->redact_whole);
+    Py_CLEAR(self->scrub_number);
+    Py_CLEAR(self->enter);
+    Py_CLEAR(self->checkpoint);
+    Py_CLEAR(self->unchanged);
+    return 0;
+}
+
+static void
+Walker_dealloc(Walker *self)
+{
+    PyObject_GC_UnTrack(self);
+    Walker_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Walker_walk(Walker *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "walk(value, plan, path, meta, depth, key) takes 6 arguments");
+        return NULL;
+    }
+    if (self->child == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "walker was cleared");
+        return NULL;
+    }
+    if (!PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "path must be a list");
+        return NULL;
+    }
+    Py_ssize_t depth = PyLong_AsSsize_t(args[4]);
+    if (depth == -1 && PyErr_Occurred())
+        return NULL;
+    return walk_value(self, args[0], args[1], args[2], args[3], depth, args[5]);
+}
+
+static PyMethodDef Walker_methods[] = {
+    {"walk", (PyCFunction)(void (*)(void))Walker_walk, METH_FASTCALL,
+     "walk(value, plan, path, meta, depth, key): Scrubber._value, in C; returns the value to keep."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject WalkerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "relay.scrub._walker.Walker",
+    .tp_basicsize = sizeof(Walker),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The scrub engine's tree walk over one scrubber's plans.",
+    .tp_new = Walker_new,
+    .tp_traverse = (traverseproc)Walker_traverse,
+    .tp_clear = (inquiry)Walker_clear,
+    .tp_dealloc = (destructor)Walker_dealloc,
+    .tp_methods = Walker_methods,
+};
+
+static struct PyModuleDef walker_module = {
+    PyModuleDef_HEAD_INIT, "relay.scrub._walker", "The scrub engine's tree walk, in C.", -1, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__walker(void)
+{
+    if (PyType_Ready(&WalkerType) < 0)
+        return NULL;
+    str_fast = PyUnicode_InternFromString("fast");
+    str_hash = PyUnicode_InternFromString("#");
+    str_one = PyUnicode_InternFromString("1");
+    if (str_fast == NULL || str_hash == NULL || str_one == NULL)
+        return NULL;
+    PyObject *module = PyModule_Create(&walker_module);
+    if (module == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
