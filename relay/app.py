@@ -31,6 +31,7 @@ from .rules.reload import RuleReloader
 from .rules.verify import verify_packs
 from .sample import SamplingStage
 from .scrub.auditlog import AuditLog
+from .scrub.offload import LARGE_BYTES
 from .scrub.registry import ScrubberRegistry
 from .scrub.stage import ScrubStage
 from .spool import Entry, MemorySpool, Spool, SqliteSpool
@@ -111,6 +112,8 @@ def create_app(
         spool,
         outcomes,
         clock,
+        check_json=scrub.child.check_json,  # large payloads are validated in the scrub stage's child process
+        large_bytes=LARGE_BYTES,
     )
     state = RelayState(
         config=config,

@@ -46,6 +46,11 @@ class Item:
         self._parsed, self._parsed_from = value, payload
         return value
 
+    def bare(self) -> Item:
+        """The same header and payload without the parsed form: what crosses to or from another process,
+        where pickling a parsed 1 MB payload would cost more than parsing it again."""
+        return Item(self.headers, self.payload)
+
     def set_json(self, value: Any) -> None:
         """Replace the payload with `value` serialized (and keep `value` as its parsed form)."""
         self.payload = orjson.dumps(value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,7 @@ from ..config import UpstreamConfig
 from ..envelope import JSON_ITEM_TYPES, parse_envelope
 from ..errors import EnvelopeError, UpstreamUnavailable
 from ..routing import Target
-
-_COMPRESS_INLINE_BELOW = 64 * 1024
+from .compress import Compressor
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +51,7 @@ class HttpUpstream:
     def __init__(self, config: UpstreamConfig) -> None:
         self._config = config
         self._session: aiohttp.ClientSession | None = None
+        self._compressor = Compressor()
 
     async def start(self) -> None:
         """Create the connection pool."""
@@ -76,10 +75,7 @@ class HttpUpstream:
         )
         headers = {"Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": auth}
         if self._config.compression == "gzip":
-            if len(body) < _COMPRESS_INLINE_BELOW:
-                body = gzip.compress(body, compresslevel=6)
-            else:
-                body = await asyncio.to_thread(gzip.compress, body, 6)
+            body = await self._compressor.gzip(body)
             headers["Content-Encoding"] = "gzip"
         try:
             async with self._session.post(target.envelope_url, data=body, headers=headers) as response:
@@ -95,6 +91,7 @@ class HttpUpstream:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self._compressor.close()
 
 
 class FileUpstream:

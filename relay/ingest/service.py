@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import Clock
 from ..config import LimitsConfig, ProjectConfig
-from ..envelope import EVENT_ITEM_TYPES, JSON_ITEM_TYPES, Envelope, Item
+from ..envelope import EVENT_ITEM_TYPES, JSON_ITEM_TYPES, Envelope, Item, JsonSummary, summarize
 from ..errors import HttpError, InvalidItemJson, SpoolFull
 from ..logs import log_event
 from ..outcomes import Outcome, Outcomes, Reason
@@ -25,6 +25,9 @@ from .auth import Auth
 logger = logging.getLogger("relay.ingest")
 
 QUEUE_FULL_RETRY_AFTER = "10"
+
+# Checks large JSON payloads off the event loop (in the scrub child process), one summary per payload.
+JsonChecker = Callable[[list[bytes]], Awaitable[list[JsonSummary]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class IngestService:
         spool: Spool,
         outcomes: Outcomes,
         clock: Clock,
+        check_json: JsonChecker | None = None,
+        large_bytes: int = 256 * 1024,
     ) -> None:
         self._limits = limits
         self._router = router
@@ -53,6 +58,8 @@ class IngestService:
         self._spool = spool
         self._outcomes = outcomes
         self._clock = clock
+        self._check_json = check_json
+        self._large_bytes = large_bytes  # JSON payloads above this go to `check_json`
 
     async def accept(self, envelope: Envelope, project_id: int, project: ProjectConfig | None, auth: Auth) -> Accepted:
         """Take responsibility for an envelope, or raise HttpError; every item gets exactly one outcome."""
@@ -60,7 +67,7 @@ class IngestService:
         self._outcomes.received(categories)
         target = self._router.target_for(project_id, project, auth.public_key)
         try:
-            event_id = self._validate(envelope)
+            event_id = self._validate(envelope, await self._check_large(envelope))
         except HttpError as exc:
             reason = Reason.TOO_LARGE if exc.status == 413 else Reason.INVALID_JSON
             self._outcomes.record(Outcome.INVALID, reason, categories, target)
@@ -105,8 +112,33 @@ class IngestService:
             ) from None
         return Accepted(event_id, headers)
 
-    def _validate(self, envelope: Envelope) -> str | None:
-        """Check item sizes and JSON payloads; return the event id to answer with."""
+    async def _check_large(self, envelope: Envelope) -> dict[int, JsonSummary]:
+        """Summaries of the large JSON payloads, by item index, made off the event loop.
+
+        Empty when there are none, or when the checker fails: `_validate` then parses them here, as it does
+        small ones. Payloads over their size limit are left to `_validate` to refuse unparsed.
+        """
+        if self._check_json is None:
+            return {}
+        large = [
+            index
+            for index, item in enumerate(envelope.items)
+            if item.type in JSON_ITEM_TYPES
+            and len(item.payload) > self._large_bytes
+            and not (item.type in EVENT_ITEM_TYPES and len(item.payload) > self._limits.max_event_size)
+        ]
+        if not large:
+            return {}
+        try:
+            summaries = await self._check_json([envelope.items[index].payload for index in large])
+        except Exception as exc:  # the child is unavailable: validate on the loop rather than refuse
+            log_event(logger, logging.WARNING, "large payload check unavailable, parsing here", error=repr(exc))
+            return {}
+        return dict(zip(large, summaries, strict=True))
+
+    def _validate(self, envelope: Envelope, checked: dict[int, JsonSummary]) -> str | None:
+        """Check item sizes and JSON payloads (`checked` holds summaries made elsewhere, by item index);
+        return the event id to answer with."""
         limits = self._limits
         event_id = envelope.event_id
         if "event_id" in envelope.headers:
@@ -129,12 +161,16 @@ class IngestService:
                     f"({format_size(limits.max_attachment_size)})",
                 )
             if kind in JSON_ITEM_TYPES and size:
-                payload = _json_or_400(item, index, kind)
+                summary = checked.get(index)
+                if summary is None:
+                    summary = _summary_or_400(item, index, kind)
+                if summary.error is not None:
+                    raise HttpError(400, f"item {index} ({kind}) payload is not valid JSON: {summary.error}")
                 if kind in EVENT_ITEM_TYPES:
-                    if not isinstance(payload, dict):
+                    if not summary.is_object:
                         raise HttpError(400, f"item {index} ({kind}) payload must be a JSON object")
-                    if event_id is None and payload.get("event_id") is not None:
-                        event_id = _valid_event_id(payload["event_id"], f"item {index} ({kind}) event_id")
+                    if event_id is None and summary.event_id is not None:
+                        event_id = _valid_event_id(summary.event_id, f"item {index} ({kind}) event_id")
             needs_event_id = needs_event_id or kind in EVENT_ITEM_TYPES
         if event_id is None and needs_event_id:
             event_id = uuid.uuid4().hex  # as Sentry does for an event without an id
@@ -155,8 +191,8 @@ def _bad_event_id(what: str) -> str:
     raise HttpError(400, f"{what} is not a valid event id (expected a UUID)")
 
 
-def _json_or_400(item: Item, index: int, kind: str) -> Any:
+def _summary_or_400(item: Item, index: int, kind: str) -> JsonSummary:
     try:
-        return item.json()  # kept on the item: later stages don't parse it again
+        return summarize(item.json())  # the parse is kept on the item: later stages don't parse it again
     except InvalidItemJson as exc:
         raise HttpError(400, f"item {index} ({kind}) payload is not valid JSON: {exc.reason}") from None

@@ -5,25 +5,37 @@ compete for the GIL with the event loop; in a child process at a lower schedulin
 the kernel hands the core to the event loop whenever it has work. The child compiles exactly the rule
 texts the parent's current registry was built from (sent with each job), so a rule reload reaches it
 without reading the files again: an envelope is still scrubbed by the old rules or the new ones.
+
+The same child checks large JSON payloads for ingest validation (`check_json`), so the parent never
+parses a large payload at all on the default path. Items cross in both directions as bytes only
+(`Item.bare`): the parsed tree would cost the parent more to unpickle than to parse.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import Config
-from ..envelope import Envelope, Item
+from ..envelope import Envelope, Item, JsonSummary, summarize_payloads
 from ..logs import configure_logging
 from .audit import ScrubReport
 from .items import scrub_envelope
 from .registry import ScrubberRegistry
 
 NICE = 10
+# Items above this size are checked and scrubbed in the child: below it, parsing and scrubbing on the event
+# loop costs less than a round trip to a process that may be busy with a large envelope already.
+LARGE_BYTES = 256 * 1024
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -54,10 +66,37 @@ class Result:
 _compiled: dict[int, ScrubberRegistry] = {}  # in the child: the rules of the newest generation seen
 
 
-def _start_child(level: str, fmt: str) -> None:
-    """Lower this process's priority and log like the parent."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(NICE)
+def _child_priority() -> int | None:
+    """The child's nice value: NICE above this process's own (None where priorities can't be read)."""
+    try:
+        return min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE)
+    except (OSError, AttributeError):
+        return None
+
+
+def _set_priority(pid: int, priority: int | None) -> None:
+    if priority is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, pid, priority)
+
+
+class _NicedProcess(multiprocessing.context.SpawnProcess):
+    """A spawned process niced by the parent as soon as it exists: its start-up (importing the relay and
+    its dependencies, a few hundred milliseconds of CPU) then yields the core to the event loop too."""
+
+    def start(self) -> None:
+        super().start()
+        if self.pid is not None:
+            _set_priority(self.pid, _child_priority())
+
+
+class _NicedContext(multiprocessing.context.SpawnContext):
+    Process = _NicedProcess
+
+
+def _start_child(level: str, fmt: str, priority: int | None) -> None:
+    """Lower this process's priority (if the parent couldn't) and log like the parent."""
+    _set_priority(0, priority)
     configure_logging(level, fmt)
 
 
@@ -75,7 +114,7 @@ def scrub_job(job: Job) -> Result:
     )
     index = {id(item): position for position, item in enumerate(envelope.items)}
     return Result(
-        envelope.items,
+        [item.bare() for item in envelope.items],
         envelope.headers.get("trace"),
         [index[id(item)] for item in failed],
         [index[id(item)] for item in unscannable],
@@ -87,10 +126,45 @@ def make_pool(config: Config) -> ProcessPoolExecutor:
     """One spawned child for large envelopes (spawned, not forked: the parent runs threads)."""
     return ProcessPoolExecutor(
         max_workers=1,
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=_NicedContext(),
         initializer=_start_child,
-        initargs=(config.log.level, config.log.format),
+        initargs=(config.log.level, config.log.format, _child_priority()),
     )
 
 
-__all__ = ["NICE", "Job", "Result", "make_pool", "scrub_job"]
+class ChildProcess:
+    """The child large payloads go to, started on first use; a failed call drops it, the next one starts anew.
+
+    Calls raise whatever went wrong (no child, a dead child, a bug): each caller then does the work itself,
+    on the event loop or a thread, so nothing is lost when the child can't be used.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self.pool: ProcessPoolExecutor | None = None
+
+    async def call(self, function: Callable[[A], R], argument: A) -> R:
+        """`function(argument)` in the child."""
+        pool = self.pool
+        if pool is None:
+            pool = self.pool = make_pool(self._config)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, argument)
+        except Exception:
+            if self.pool is pool:  # not one a concurrent call has started since
+                self.pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    async def check_json(self, payloads: list[bytes]) -> list[JsonSummary]:
+        """Parse and summarize large JSON payloads in the child (ingest validation without the parse)."""
+        return await self.call(summarize_payloads, payloads)
+
+    def close(self) -> None:
+        """Stop the child after the work it has; idempotent."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+__all__ = ["LARGE_BYTES", "NICE", "ChildProcess", "Job", "Result", "make_pool", "scrub_job"]

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import weakref
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..envelope import Item
@@ -18,7 +18,7 @@ from .audit import Auditor, Redaction, ScrubReport
 from .auditlog import AuditLog
 from .engine import Scrubber
 from .items import scrub_envelope
-from .offload import Job, make_pool, scrub_job
+from .offload import LARGE_BYTES, ChildProcess, Job, scrub_job
 from .registry import ScrubberRegistry
 
 logger = logging.getLogger("relay.scrub")
@@ -26,7 +26,7 @@ logger = logging.getLogger("relay.scrub")
 # Envelopes with an item this big are scrubbed in a low-priority child process (see scrub.offload), so a
 # 1 MB frame-vars dump never holds up small events for the second it takes. If the child can't be used,
 # a worker thread (with its own scrubber twins, yielding the GIL every millisecond) does it instead.
-OFFLOAD_BYTES = 256 * 1024
+OFFLOAD_BYTES = LARGE_BYTES
 OFFLOAD_PAUSE = 0.0005  # seconds the worker thread sleeps after each millisecond of scrubbing
 
 
@@ -40,16 +40,28 @@ class ScrubStage:
     name = "scrub"
 
     def __init__(
-        self, registry: ScrubberRegistry, metrics: Metrics | None = None, audit_log: AuditLog | None = None
+        self,
+        registry: ScrubberRegistry,
+        metrics: Metrics | None = None,
+        audit_log: AuditLog | None = None,
+        child: ChildProcess | None = None,
     ) -> None:
         self.registry = registry
         self._metrics = metrics
         self._audit_log = audit_log
         self._executor: ThreadPoolExecutor | None = None
-        self._pool: ProcessPoolExecutor | None = None
+        self._child = child
         self._generation = 0
         self._counters: dict[tuple[str, str, str], Any] = {}  # metric children, looked up once
         self._twins: weakref.WeakKeyDictionary[Scrubber | Auditor, Scrubber | Auditor] = weakref.WeakKeyDictionary()
+
+    @property
+    def child(self) -> ChildProcess:
+        """The child process for large envelopes (ingest validation shares it, see app.create_app); this stage
+        closes it."""
+        if self._child is None:
+            self._child = ChildProcess(self.registry.config)
+        return self._child
 
     def swap(self, registry: ScrubberRegistry) -> None:
         """Put new rules in force for every envelope that starts scrubbing from now on."""
@@ -77,28 +89,22 @@ class ScrubStage:
         self, ctx: ProcessingContext, registry: ScrubberRegistry, report: ScrubReport | None
     ) -> tuple[list[Item], list[Item]]:
         """Scrub a large envelope in the child process (or, failing that, on the worker thread)."""
-        loop = asyncio.get_running_loop()
         envelope = ctx.envelope
         job = Job(
             registry.config,
             registry.texts(),
             self._generation,
             ctx.project_id,
-            [Item(item.headers, item.payload) for item in envelope.items],  # without the parse cache
+            [item.bare() for item in envelope.items],
             envelope.headers.get("trace"),
             _forward_unscannable(ctx),
             report is not None,
         )
         try:
-            if self._pool is None:
-                self._pool = make_pool(registry.config)
-            result = await loop.run_in_executor(self._pool, scrub_job, job)
+            result = await self.child.call(scrub_job, job)
         except Exception as exc:  # no child (or it died): the thread does it; nothing is lost either way
             log_event(logger, logging.WARNING, "large-envelope scrub process unavailable, using a thread",
                       error=repr(exc))  # fmt: skip
-            pool, self._pool = self._pool, None
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
             return await self._on_thread(ctx, registry, report)
         envelope.items = result.items
         if result.trace is None:
@@ -128,9 +134,8 @@ class ScrubStage:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        if self._child is not None:
+            self._child.close()
 
     def _twin(self, original: Scrubber | Auditor) -> Scrubber | Auditor:
         """The worker thread's own copy of a scrubber or auditor (caches aren't shared across threads)."""

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from relay.envelope import Item
+
 from ..conftest import RelayFactory, state_of
 from ..support import FakeUpstream, auth_header, envelope_bytes, outcome_totals
 
@@ -109,10 +111,33 @@ async def test_large_envelopes_use_the_child_process_and_follow_rule_swaps(tmp_p
     try:
         first = await scrub()
         assert first["message"] == "[Filtered] SECRET-NEW-1"
-        assert stage._pool is not None, "the large envelope went to the child process"
+        assert stage.child.pool is not None, "the large envelope went to the child process"
         rules.write_text(rules.read_text() + "  - id: acme.new\n    pattern: 'SECRET-NEW-\\d+'\n")
         stage.swap(ScrubberRegistry(config))
         second = await scrub()
         assert second["message"] == "[Filtered] [Filtered]"
     finally:
         await asyncio.to_thread(stage.close)
+
+
+async def test_the_child_runs_niced_and_returns_items_without_their_parse() -> None:
+    """The child runs NICE above the relay, and scrubbed items come back as bytes only (cheap to unpickle)."""
+    import os
+
+    from relay.config import parse_config
+    from relay.scrub.offload import NICE, ChildProcess, Job, scrub_job
+    from relay.scrub.registry import ScrubberRegistry
+
+    config = parse_config("rules: [pii]\nprojects: [{id: 42, keys: [k]}]\n", "relay.yml", {})
+    child = ChildProcess(config)
+    try:
+        assert await child.call(os.nice, 0) == min(19, os.nice(0) + NICE)
+        payload = orjson.dumps({"message": "mail bob@example.com", "extra": frame_vars_dump(300_000)})
+        registry = ScrubberRegistry(config)
+        job = Job(config, registry.texts(), 0, 42, [Item({"type": "event"}, payload)], None, False, False)
+        result = await child.call(scrub_job, job)
+        [item] = result.items
+        assert item._parsed is None and item._parsed_from is None
+        assert item.json()["message"] == "mail [email]"
+    finally:
+        await asyncio.to_thread(child.close)
