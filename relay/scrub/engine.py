@@ -33,8 +33,13 @@ try:  # the tree walk in C (_walker.c), when it was built; engine.py's own walk 
 except ImportError:
     Walker = None
 
-# key=value pairs inside strings: query strings, form bodies, log lines.
-_KEY_VALUE = re.compile(r"(?:^|(?<=[?&;,\s]))([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
+# key=value pairs inside strings: query strings, form bodies, log lines. A key begins the string or follows
+# one of `?&;,` or whitespace. Consuming that separator (rather than looking behind for it) lets the regex
+# engine skip ahead to separators in C. The pairs found are the same: a value runs up to a character that
+# can't be in a value, and a key's first letter can, so a key's separator always comes after the previous
+# pair. The pair at the very start is matched on its own (see _key_values).
+_KEY_VALUE = re.compile(r"[?&;,\s]([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
+_FIRST_KEY_VALUE = re.compile(r"([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
 # printf and format placeholders in message templates: `password=%s` is not a password.
 _TEMPLATE = re.compile(r"%(?:\([\w.]+\))?[-+ #0-9.]*[sdifrxXeEgGcaou]|\{[\w.]*(?::[^}]*)?\}")
 # Whole strings that no built-in detector can match inside: timestamps, UUIDs and short numbers.
@@ -50,6 +55,8 @@ _TYPED_VALUE_KEYS = frozenset({"type", "value", "unit"})
 _MAX_CACHED_STRING = 512
 _CACHE_LIMIT = 100_000
 _NUMERIC_DETECTORS = ("credit_card", "imei")
+# Enum members looked up once: `ActionType.X` is a slow class attribute lookup on Python 3.11.
+_REPLACE, _REMOVE, _MASK, _HASH = ActionType.REPLACE, ActionType.REMOVE, ActionType.MASK, ActionType.HASH
 
 Remark = list[Any]
 
@@ -65,6 +72,8 @@ class _Family:
     trigger: Callable[[str], bool]
     rules: tuple[Rule, ...]
     pattern: re.Pattern[str]
+    # by group number in `pattern`: each detector's rule, validator and group of the sensitive part
+    members: tuple[tuple[Rule, Callable[[str], bool] | None, str] | None, ...]
     windows: tuple[re.Pattern[str], int, int, Callable[[str, int, int], bool]] | None = None  # scan only near runs
     starts: tuple[re.Pattern[str], bool] | None = None  # where matches can begin (and whether in lowercase)
 
@@ -322,8 +331,21 @@ class Scrubber:
             pattern = self._combined.get(ids)
             if pattern is None:
                 pattern = self._combined[ids] = combine([r.detector for r in members if r.detector is not None])
+            by_group: list[tuple[Rule, Callable[[str], bool] | None, str] | None] = [None] * (pattern.groups + 1)
+            for index, rule in enumerate(members):
+                assert rule.detector is not None
+                group = f"d{index}"
+                secret = f"{group}_secret" if rule.detector.has_secret_group else group
+                by_group[pattern.groupindex[group]] = (rule, rule.detector.validate, secret)
             families.append(
-                _Family(TRIGGERS.get(name, _always), tuple(members), pattern, WINDOWS.get(name), STARTS.get(name))
+                _Family(
+                    TRIGGERS.get(name, _always),
+                    tuple(members),
+                    pattern,
+                    tuple(by_group),
+                    WINDOWS.get(name),
+                    STARTS.get(name),
+                )
             )
         return tuple(families)
 
@@ -530,7 +552,7 @@ class Scrubber:
         for rule in plan.pattern_rules:
             spans.extend(self._pattern_spans(rule, text))
         if plan.key_rules and "=" in text:
-            for match in _KEY_VALUE.finditer(text):
+            for match in _key_values(text):
                 key_rule = self._key_rule_for(match.group(1), plan)
                 value = match.group(2)
                 if key_rule is not None and not PLACEHOLDER.fullmatch(value) and not _TEMPLATE.fullmatch(value):
@@ -549,18 +571,22 @@ class Scrubber:
             if not spans:
                 return _UNCHANGED
         for _, _, rule in spans:
-            if rule.action.type is ActionType.REMOVE and rule.keys is None:
+            if rule.action.type is _REMOVE and rule.keys is None:
                 return _Result(None, [[rule.id, "x"]])  # detectors and patterns remove the whole value
-        # Where two spans overlap, the earlier rule wins.
-        order = self._order
-        spans.sort(key=lambda s: (order[id(s[2])], s[0]))
         accepted: list[tuple[int, int, Rule]] = []
-        for span in spans:
-            if not PLACEHOLDER.fullmatch(text, span[0], span[1]) and not any(
-                span[0] < b and a < span[1] for a, b, _ in accepted
-            ):
-                accepted.append(span)
-        accepted.sort(key=lambda s: s[0])
+        if len(spans) == 1:  # the usual case: nothing can overlap
+            if not PLACEHOLDER.fullmatch(text, spans[0][0], spans[0][1]):
+                accepted = spans
+        else:
+            # Where two spans overlap, the earlier rule wins.
+            order = self._order
+            spans.sort(key=lambda s: (order[id(s[2])], s[0]))
+            for span in spans:
+                if not PLACEHOLDER.fullmatch(text, span[0], span[1]) and not any(
+                    span[0] < b and a < span[1] for a, b, _ in accepted
+                ):
+                    accepted.append(span)
+            accepted.sort()  # by start: accepted spans don't overlap, so no two starts are equal
         out: list[str] = []
         remarks: list[Remark] = []
         originals: list[tuple[str, str, str, str]] = []
@@ -589,19 +615,27 @@ class Scrubber:
         further, so a real value inside or right after a look-alike is still found.
         """
         spans: list[tuple[int, int, Rule]] = []
-        rules = family.rules
+        ranges = [(0, len(text))] if family.windows is None else self._ranges(text, family)
+        if not ranges:
+            return spans
         pattern = family.pattern
-        anchored = family.starts is not None and family.windows is None and text.isascii()
-        haystack = ""
-        if anchored:
-            assert family.starts is not None
+        members = family.members
+        starts = None
+        haystack = text
+        if family.starts is not None:
             starts, lowercase = family.starts
-            haystack = text.lower() if lowercase else text  # ASCII only: positions don't move
+            if lowercase:
+                if text.isascii():
+                    haystack = text.lower()  # ASCII only: positions don't move
+                else:
+                    starts = None
         done = 0
-        for low, high in self._ranges(text, family):
-            pos = max(low, done)
+        for low, high in ranges:
+            pos = low if low > done else done
             while pos < high:
-                if anchored:
+                if starts is not None:
+                    # Try the combined regex only where a match can begin: the same leftmost match as
+                    # `pattern.search`, without running every alternative at every position in between.
                     candidate = starts.search(haystack, pos, high)
                     if candidate is None:
                         break
@@ -613,15 +647,13 @@ class Scrubber:
                     match = pattern.search(text, pos, high)
                     if match is None:
                         break
-                name = match.lastgroup or ""
-                rule = rules[int(name[1:])]
-                detector = rule.detector
-                assert detector is not None
-                if detector.validate is None or detector.validate(match.group(name)):
-                    group = f"{name}_secret" if detector.has_secret_group else name
-                    begin, finish = match.span(group)
+                member = members[match.lastindex or 0]  # the detector's outer group closes last
+                assert member is not None
+                rule, validate, secret = member
+                if validate is None or validate(match.group()):
+                    begin, finish = match.span(secret)
                 else:
-                    found = _alternative(text, match.start(), rules)
+                    found = _alternative(text, match.start(), family.rules, rule, match.group())
                     if found is None:
                         pos = match.start() + 1
                         continue
@@ -642,9 +674,11 @@ class Scrubber:
         size = len(text)
         ranges: list[tuple[int, int]] = []
         for run in runs.finditer(text):
-            if not worth(text, run.start(), run.end()):
+            start, end = run.span()
+            if not worth(text, start, end):
                 continue
-            low, high = max(0, run.start() - before), min(size, run.end() + after)
+            low = start - before if start > before else 0
+            high = end + after if end + after < size else size
             if ranges and low <= ranges[-1][1]:
                 ranges[-1] = (ranges[-1][0], max(high, ranges[-1][1]))
             else:
@@ -689,31 +723,51 @@ class Scrubber:
 
     def _apply(self, original: str, rule: Rule) -> tuple[str, str]:
         action = rule.action
-        if action.type is ActionType.REMOVE:  # a key=value pair inside a string: drop the value only
+        kind = action.type
+        if kind is _REPLACE:
+            return rule.placeholder, "s"
+        if kind is _REMOVE:  # a key=value pair inside a string: drop the value only
             return "", "x"
-        if action.type is ActionType.MASK:
+        if kind is _MASK:
             keep = min(action.keep_last, len(original))
             return action.mask_char * (len(original) - keep) + original[len(original) - keep :], "m"
-        if action.type is ActionType.HASH:
+        if kind is _HASH:
             digest = hmac.new(self._hash_key, original.encode(), hashlib.sha256).hexdigest()[:32]
             return f"[hash:{digest}]", "p"
         return rule.placeholder, "s"
 
 
-def _alternative(text: str, start: int, rules: Sequence[Rule]) -> tuple[re.Match[str], Rule] | None:
-    """The first detector (in rule order) with a valid match at `start`, or a valid shorter prefix of one."""
+def _alternative(
+    text: str, start: int, rules: Sequence[Rule], rejected: Rule, candidate: str
+) -> tuple[re.Match[str], Rule] | None:
+    """The first detector (in rule order) with a valid match at `start`, or a valid shorter prefix of one.
+
+    `rejected`'s validator has just turned down `candidate` here: it isn't asked again (validators are
+    pure, and the Luhn and issuer checks of a long digit run are the costly part of this path).
+    """
     for rule in rules:
         detector = rule.detector
         assert detector is not None
         own = detector.pattern.match(text, start)
         if own is None:
             continue
-        if detector.validate is None or detector.validate(own.group(0)):
+        if detector.validate is None:
+            return own, rule
+        value = own.group()
+        if not (rule is rejected and value == candidate) and detector.validate(value):
             return own, rule
         shorter = detector.shorter(own, text)
         if shorter is not None:
             return shorter, rule
     return None
+
+
+def _key_values(text: str) -> list[re.Match[str]]:
+    """The key=value pairs in `text`, in order (groups 1 and 2: key and value)."""
+    first = _FIRST_KEY_VALUE.match(text)
+    if first is None:
+        return list(_KEY_VALUE.finditer(text))
+    return [first, *_KEY_VALUE.finditer(text, first.end())]
 
 
 def _always(text: str) -> bool:

@@ -229,13 +229,29 @@ _COUNTRY_CODES = frozenset(
 )
 
 
+# For ASCII text, `str.translate` drops everything but the digits in one C call.
+_ASCII_NON_DIGITS = {code: None for code in range(128) if not chr(code).isdigit()}
+
+
 def digits_of(text: str) -> str:
     """Only the digits of a string."""
+    if text.isdigit():  # the usual candidate: a bare run of digits
+        return text
+    if text.isascii():
+        return text.translate(_ASCII_NON_DIGITS)
     return "".join(ch for ch in text if ch.isdigit())
+
+
+# Luhn's doubled digits (2d, minus 9 when above 9) by the byte of the ASCII digit d.
+_LUHN_DOUBLED = bytes.maketrans(b"0123456789", bytes(d * 2 - 9 if d > 4 else d * 2 for d in range(10)))
 
 
 def luhn_valid(number: str) -> bool:
     """The Luhn (mod 10) checksum used by payment cards and IMEIs."""
+    if number.isascii() and number.isdigit():  # summed in C: digits from the right, every second doubled
+        raw = number.encode()
+        kept = raw[-1::-2]
+        return (sum(kept) - 48 * len(kept) + sum(raw[-2::-2].translate(_LUHN_DOUBLED))) % 10 == 0
     total = 0
     for index, ch in enumerate(reversed(number)):
         digit = ord(ch) - 48
@@ -256,9 +272,12 @@ def credit_card_valid(text: str) -> bool:
     number = digits_of(text)
     if not 13 <= len(number) <= 19 or len(set(number)) == 1:
         return False
-    groups = tuple(len(g) for g in text.replace("-", " ").split())
-    if len(groups) > 1 and groups not in _CARD_GROUPINGS:
-        return False
+    if number is not text:  # written with separators (a bare run of digits is one group)
+        groups = tuple(len(g) for g in text.replace("-", " ").split())
+        if len(groups) > 1 and groups not in _CARD_GROUPINGS:
+            return False
+    if number.isascii() and not luhn_valid(number):
+        return False  # the cheap decisive test first: nine in ten digit runs fail it (all tests are pure)
     two, four = int(number[:2]), int(number[:4])
     issuer = (
         number[0] == "4"  # Visa
@@ -276,12 +295,19 @@ def credit_card_valid(text: str) -> bool:
     return issuer and luhn_valid(number)
 
 
+# An IBAN's characters as the numbers mod-97 works on: digits stay, A-Z become 10-35 (uppercase only: the
+# IBAN is uppercased first).
+_IBAN_DIGITS = str.maketrans({chr(code): str(int(chr(code), 36)) for code in range(48, 91) if chr(code).isalnum()})
+
+
 def iban_valid(text: str) -> bool:
     """Country length and the ISO 7064 mod-97 checksum."""
     iban = "".join(text.split()).upper()
     if IBAN_LENGTHS.get(iban[:2]) != len(iban):
         return False
     rearranged = iban[4:] + iban[:4]
+    if rearranged.isascii() and rearranged.isalnum():  # the usual case: letters become 10..35 in one C call
+        return int(rearranged.translate(_IBAN_DIGITS)) % 97 == 1
     try:
         return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
     except ValueError:
@@ -346,6 +372,8 @@ def ipv4_public_or_private(text: str) -> bool:
 
 def ipv6_valid(text: str) -> bool:
     """A real IPv6 address with enough groups to be one (not `::`, `::1` or `a::b` from code)."""
+    if "::" not in text and text.count(":") != 7 and "." not in text and "%" not in text:
+        return False  # without "::", an embedded IPv4 or a scope, an address has eight groups (a MAC has six)
     try:
         address = ipaddress.IPv6Address(text)
     except ValueError:
