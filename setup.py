@@ -1,8 +1,13 @@
-"""Builds the optional C tree walk of the scrub engine; everything else is in pyproject.toml.
+"""Builds the scrub engine's optional C parts (tree walk, family triggers); everything else is in pyproject.toml.
 
-`optional=True`: without a compiler the install still succeeds, and the engine uses its pure-Python walk.
+`optional=True`: without a compiler the install still succeeds, and the engine uses its pure-Python twins.
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("relay.scrub._walker", ["relay/scrub/_walker.c"], optional=True)])
+setup(
+    ext_modules=[
+        Extension("relay.scrub._walker", ["relay/scrub/_walker.c"], optional=True),
+        Extension("relay.scrub._triggers", ["relay/scrub/_triggers.c"], optional=True),
+    ]
+)

@@ -6,6 +6,7 @@ user patterns from rule files use the `regex` module with a timeout (see rules.c
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -364,4 +365,36 @@ def find_all(name: str, text: str) -> Iterator[Span]:
     return DETECTORS[name].find(text)
 
 
-__all__ = ["DETECTORS", "SECRET_WORDS", "STARTS", "TRIGGERS", "WINDOWS", "Detector", "Span", "combine", "find_all"]
+def _fired_in_python(text: str) -> int:
+    """The bits (in FAMILIES order) of the families whose trigger fires on `text`."""
+    return sum(1 << index for index, name in enumerate(FAMILIES) if TRIGGERS[name](text))
+
+
+# `fired(text)`: every family's trigger in one call. In C (_triggers.c, one pass over the string) when it
+# was built; TRIGGERS above stay the reference it is tested against, and the fallback.
+FAMILIES: tuple[str, ...] = tuple(TRIGGERS)
+fired: Callable[[str], int] = _fired_in_python
+if not os.environ.get("RELAY_PURE_PYTHON"):
+    try:
+        from . import _triggers
+    except ImportError:
+        pass
+    else:
+        FAMILIES, fired = _triggers.FAMILIES, _triggers.fired
+FAMILY_BITS = {name: 1 << index for index, name in enumerate(FAMILIES)}
+assert set(FAMILIES) == set(TRIGGERS) == set(_FAMILIES.values()), "every detector family needs a trigger"
+
+__all__ = [
+    "DETECTORS",
+    "FAMILIES",
+    "FAMILY_BITS",
+    "SECRET_WORDS",
+    "STARTS",
+    "TRIGGERS",
+    "WINDOWS",
+    "Detector",
+    "Span",
+    "combine",
+    "find_all",
+    "fired",
+]

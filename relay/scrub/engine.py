@@ -21,7 +21,7 @@ from ..errors import RelayError
 from ..rules.keys import normalize_key
 from ..rules.model import ActionType, Rule
 from ..rules.selectors import SEP
-from .detectors import STARTS, TRIGGERS, WINDOWS, combine
+from .detectors import FAMILY_BITS, STARTS, WINDOWS, combine, fired
 from .meta import PLACEHOLDER, Propagator, merge_meta, occurs_in, propagates, record
 
 try:  # the tree walk in C (_walker.c), when it was built; engine.py's own walk is its pure-Python twin
@@ -69,7 +69,7 @@ class ScrubError(RelayError):
 class _Family:
     """Detectors of one family at one plan: a cheap trigger, then one combined regex."""
 
-    trigger: Callable[[str], bool]
+    bit: int  # the family's bit in `detectors.fired(text)`: its trigger
     rules: tuple[Rule, ...]
     pattern: re.Pattern[str]
     # by group number in `pattern`: each detector's rule, validator and group of the sensitive part
@@ -339,7 +339,7 @@ class Scrubber:
                 by_group[pattern.groupindex[group]] = (rule, rule.detector.validate, secret)
             families.append(
                 _Family(
-                    TRIGGERS.get(name, _always),
+                    FAMILY_BITS[name],
                     tuple(members),
                     pattern,
                     tuple(by_group),
@@ -544,9 +544,12 @@ class Scrubber:
             self._yield_gil()
         spans: list[tuple[int, int, Rule]] = []
         if _SAFE_SHAPE.fullmatch(text) is None:
-            for family in plan.families:
-                if family.trigger(text):
-                    spans.extend(self._detector_spans(text, family))
+            families = plan.families
+            if families:
+                triggered = fired(text)  # every family's cheap test, in one call
+                for family in families:
+                    if family.bit & triggered:
+                        spans.extend(self._detector_spans(text, family))
         elif not plan.pattern_rules:
             return _UNCHANGED
         for rule in plan.pattern_rules:
@@ -768,10 +771,6 @@ def _key_values(text: str) -> list[re.Match[str]]:
     if first is None:
         return list(_KEY_VALUE.finditer(text))
     return [first, *_KEY_VALUE.finditer(text, first.end())]
-
-
-def _always(text: str) -> bool:
-    return True
 
 
 def _is_pair_list(value: list[Any]) -> bool:

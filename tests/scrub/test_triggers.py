@@ -1,0 +1,53 @@
+"""The C family triggers (`_triggers.c`) give exactly the answers of the Python ones (detectors.TRIGGERS)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from relay.scrub.detectors import TRIGGERS
+
+try:
+    from relay.scrub import _triggers
+except ImportError:  # not built: the engine uses TRIGGERS itself
+    _triggers = None  # type: ignore[assignment]
+
+built = pytest.mark.skipif(_triggers is None, reason="the C triggers are not built")
+
+# Characters the triggers look at, plus look-alikes: Unicode digits, the Kelvin sign, dotted capital I.
+PIECES = st.sampled_from(
+    ["@", ":", "::", "://", "-", ".", "/", "(", ")", " ", "/home/", "Users", "Settings", "pass", "PWD", "sEcReT",
+     "token", "key", "\u212aey", "auth", "sid", "sİg", "csrf", "bearer", "Basic", "digest", "negotiate", "aws",
+     "eyJ", "PRIVATE KEY", "AKIA", "AIza", "ghp_", "github_pat_", "glpat-", "glabcdef-", "xox", "hooks.slack",
+     "_live_", "_test_", "whsec_", "ya29.", "GOCSPX-", "sk-", "\u0663", "\uff11"]
+) | st.text(alphabet="0123456789abcdefABCDEF:-. /", min_size=1, max_size=12) | st.text(max_size=4)  # fmt: skip
+TEXTS = st.lists(PIECES, max_size=12).map("".join)
+
+
+def python_bits(text: str, families: tuple[str, ...]) -> int:
+    """The Python triggers' answer, as bits in `families` order."""
+    return sum(1 << index for index, name in enumerate(families) if TRIGGERS[name](text))
+
+
+@pytest.mark.skipif(bool(os.environ.get("RELAY_PURE_PYTHON")), reason="RELAY_PURE_PYTHON turns the C parts off")
+def test_c_triggers_are_built() -> None:
+    """`pip install -e .` builds the C triggers, for every family the Python triggers know."""
+    assert _triggers is not None
+    assert set(_triggers.FAMILIES) == set(TRIGGERS)
+
+
+@built
+@settings(max_examples=3000, deadline=None)
+@given(text=TEXTS)
+@example(text="12345:ab:cd:")
+@example(text="00-11-22-33-44-5")
+@example(text="glabcde-")
+@example(text="1 2 3 4 5 6 7")
+@example(text="\u0661\u0662\u0663-\u0664\u0665\u0666-7")
+def test_c_triggers_agree_with_python(text: str) -> None:
+    """On any text, each family's C trigger fires exactly when its Python trigger does."""
+    assert _triggers is not None
+    assert _triggers.fired(text) == python_bits(text, _triggers.FAMILIES)
