@@ -8,7 +8,7 @@ CONFIG ?= relay.example.yml
 .PHONY: run test lint typecheck bench chaos backlog clean
 
 # setup.py and the C source: a changed walker is rebuilt (in place, by the editable install).
-$(STAMP): pyproject.toml setup.py relay/scrub/_walker.c
+$(STAMP): pyproject.toml setup.py $(wildcard relay/scrub/*.c relay/scrub/*.h)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
 	touch $(STAMP)

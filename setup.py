@@ -5,9 +5,11 @@
 
 from setuptools import Extension, setup
 
+TRIGGERS = "relay/scrub/_triggers.h"  # shared by both
+
 setup(
     ext_modules=[
-        Extension("relay.scrub._walker", ["relay/scrub/_walker.c"], optional=True),
-        Extension("relay.scrub._triggers", ["relay/scrub/_triggers.c"], optional=True),
+        Extension("relay.scrub._walker", ["relay/scrub/_walker.c"], depends=[TRIGGERS], optional=True),
+        Extension("relay.scrub._triggers", ["relay/scrub/_triggers.c"], depends=[TRIGGERS], optional=True),
     ]
 )

@@ -8,11 +8,12 @@
  * into the scrubber. What it saves is the interpreter's per-node overhead: an event has a few
  * hundred nodes, and most of them are strings whose result is already memoized as unchanged.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_triggers.h"
 
-/* The layout of _Plan.fast (see engine.py): keep the two in step. */
-enum { F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_SIZE };
+/* The layout of _Plan.fast (see engine.py): keep the two in step. F_QUICK is the plan's detector
+ * families as trigger bits, or -1 when its strings always go to the scrubber (user patterns);
+ * F_PAIRS says whether key=value pairs inside strings are looked at. */
+enum { F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_QUICK, F_PAIRS, F_SIZE };
 
 typedef struct {
     PyObject_HEAD
@@ -22,7 +23,11 @@ typedef struct {
     PyObject *scrub_number; /* scrubber._scrub_number(value, plan, path, key, meta) -> value */
     PyObject *enter;        /* scrubber._enter(depth): raises past the depth limit */
     PyObject *checkpoint;   /* scrubber._checkpoint(): the time bound, and pauses on a worker */
+    PyObject *reset;        /* scrubber._reset(): drop every plan and memoized string */
     PyObject *unchanged;    /* the memoized "nothing to do" result */
+    Py_ssize_t max_cached;  /* strings up to this length are memoized */
+    Py_ssize_t cache_limit; /* memoized here since the last reset, before the next one */
+    Py_ssize_t cached;
     Py_ssize_t max_depth;
     int pause;
     unsigned long containers;
@@ -100,7 +105,25 @@ is_big(PyObject *value)
     return number >= 1000000000000LL || number <= -1000000000000LL;
 }
 
-/* A string the plan scans, whose memoized result isn't "unchanged": 1 if it needs the scrubber. */
+/* A string no rule of the plan can match, decided as engine._compute would begin: a safe shape
+ * (timestamp, UUID, short number), or no trigger of the plan's families and no key=value pair. */
+static int
+nothing_to_find(PyObject *text, PyObject *fast)
+{
+    long quick = PyLong_AsLong(PyTuple_GET_ITEM(fast, F_QUICK));
+    if (quick < 0)
+        return 0; /* (-1 with an error set can't happen: the engine writes a small int) */
+    Text t = text_of(text);
+    if (safe_shape(&t))
+        return 1;
+    if (triggers(&t) & quick)
+        return 0;
+    return PyTuple_GET_ITEM(fast, F_PAIRS) != Py_True ||
+           PyUnicode_FindChar(text, '=', 0, t.size, 1) == -1;
+}
+
+/* A string the plan scans, whose memoized result isn't "unchanged" and that something may match:
+ * 1 if it needs the scrubber. */
 static int
 needs_scan(Walker *self, PyObject *text, PyObject *fast)
 {
@@ -112,8 +135,25 @@ needs_scan(Walker *self, PyObject *text, PyObject *fast)
     if (PyUnicode_GET_LENGTH(text) < min_len)
         return 0;
     PyObject *memo = PyDict_GetItemWithError(PyTuple_GET_ITEM(fast, F_STRINGS), text);
-    if (memo == NULL && PyErr_Occurred())
-        return -1;
+    if (memo == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        if (!nothing_to_find(text, fast))
+            return 1;
+        /* Memoized as the scrubber would (and bounded the same way): a repeat costs a lookup. */
+        if (PyUnicode_GET_LENGTH(text) <= self->max_cached) {
+            if (PyDict_SetItem(PyTuple_GET_ITEM(fast, F_STRINGS), text, self->unchanged) < 0)
+                return -1;
+            if (++self->cached > self->cache_limit) {
+                self->cached = 0;
+                PyObject *done = PyObject_CallNoArgs(self->reset);
+                if (done == NULL)
+                    return -1;
+                Py_DECREF(done);
+            }
+        }
+        return 0;
+    }
     return memo != self->unchanged;
 }
 
@@ -387,13 +427,14 @@ done:
 static PyObject *
 Walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"child", "scrub_string", "redact_whole", "scrub_number", "enter", "checkpoint",
-                            "unchanged", "max_depth", "pause", NULL};
-    PyObject *child, *scrub_string, *redact_whole, *scrub_number, *enter_, *checkpoint, *unchanged;
-    Py_ssize_t max_depth;
+    static char *names[] = {"child", "scrub_string", "redact_whole", "scrub_number", "enter", "checkpoint", "reset",
+                            "unchanged", "max_cached", "cache_limit", "max_depth", "pause", NULL};
+    PyObject *child, *scrub_string, *redact_whole, *scrub_number, *enter_, *checkpoint, *reset, *unchanged;
+    Py_ssize_t max_cached, cache_limit, max_depth;
     int pause;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOnp:Walker", names, &child, &scrub_string, &redact_whole,
-                                     &scrub_number, &enter_, &checkpoint, &unchanged, &max_depth, &pause))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOnnnp:Walker", names, &child, &scrub_string,
+                                     &redact_whole, &scrub_number, &enter_, &checkpoint, &reset, &unchanged,
+                                     &max_cached, &cache_limit, &max_depth, &pause))
         return NULL;
     Walker *self = (Walker *)type->tp_alloc(type, 0);
     if (self == NULL)
@@ -404,7 +445,11 @@ Walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->scrub_number = Py_NewRef(scrub_number);
     self->enter = Py_NewRef(enter_);
     self->checkpoint = Py_NewRef(checkpoint);
+    self->reset = Py_NewRef(reset);
     self->unchanged = Py_NewRef(unchanged);
+    self->max_cached = max_cached;
+    self->cache_limit = cache_limit;
+    self->cached = 0;
     self->max_depth = max_depth;
     self->pause = pause;
     self->containers = 0;
@@ -420,6 +465,7 @@ Walker_traverse(Walker *self, visitproc visit, void *arg)
     Py_VISIT(self->scrub_number);
     Py_VISIT(self->enter);
     Py_VISIT(self->checkpoint);
+    Py_VISIT(self->reset);
     Py_VISIT(self->unchanged);
     return 0;
 }
@@ -433,6 +479,7 @@ Walker_clear(Walker *self)
     Py_CLEAR(self->scrub_number);
     Py_CLEAR(self->enter);
     Py_CLEAR(self->checkpoint);
+    Py_CLEAR(self->reset);
     Py_CLEAR(self->unchanged);
     return 0;
 }
@@ -501,7 +548,11 @@ PyInit__walker(void)
     PyObject *module = PyModule_Create(&walker_module);
     if (module == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0) {
+    PyObject *families = Py_BuildValue("(sssssss)", FAMILY_NAMES);
+    int failed = families == NULL || PyModule_AddObjectRef(module, "FAMILIES", families) < 0 ||
+                 PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0;
+    Py_XDECREF(families);
+    if (failed) {
         Py_DECREF(module);
         return NULL;
     }

@@ -3,6 +3,8 @@
 from collections.abc import Callable
 from typing import Any
 
+FAMILIES: tuple[str, ...]
+
 class Walker:
     def __init__(
         self,
@@ -12,7 +14,10 @@ class Walker:
         scrub_number: Callable[..., Any],
         enter: Callable[[int], None],
         checkpoint: Callable[[], None],
+        reset: Callable[[], None],
         unchanged: object,
+        max_cached: int,
+        cache_limit: int,
         max_depth: int,
         pause: bool,
     ) -> None: ...

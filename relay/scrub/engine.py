@@ -21,17 +21,21 @@ from ..errors import RelayError
 from ..rules.keys import normalize_key
 from ..rules.model import ActionType, Rule
 from ..rules.selectors import SEP
-from .detectors import FAMILY_BITS, STARTS, WINDOWS, combine, fired
+from .detectors import FAMILIES, FAMILY_BITS, STARTS, WINDOWS, combine, fired
 from .meta import PLACEHOLDER, Propagator, merge_meta, occurs_in, propagates, record
 
 try:  # the tree walk in C (_walker.c), when it was built; engine.py's own walk is its pure-Python twin
     if os.environ.get("RELAY_PURE_PYTHON"):
         raise ImportError("RELAY_PURE_PYTHON is set")
+    from . import _walker
     from ._walker import Walker as _Walker
 
     Walker: type[_Walker] | None = _Walker
+    # It tests the plan's families with its own trigger bits: only usable when they are detectors' bits.
+    _QUICK = _walker.FAMILIES == FAMILIES
 except ImportError:
     Walker = None
+    _QUICK = False
 
 # key=value pairs inside strings: query strings, form bodies, log lines. A key begins the string or follows
 # one of `?&;,` or whitespace. Consuming that separator (rather than looking behind for it) lets the regex
@@ -97,7 +101,9 @@ class _Plan:
     children: dict[str, _Plan] = field(default_factory=dict)
     item: _Plan | None = None
     strings: dict[str, _Result] = field(default_factory=dict)
-    # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, children, numbers).
+    # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, children, numbers,
+    # quick, pairs); quick is the families' trigger bits when the walker may decide a new string has nothing
+    # to find as `_compute` would (safe shape, or no trigger and no key=value pair), else -1.
     fast: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
@@ -108,7 +114,19 @@ class _Plan:
         self.skip = self.keep or self.dead
         self.scan = bool(self.families or self.pattern_rules or self.key_rules)
         numbers = bool(self.detector_rules)
-        self.fast = (self.skip, self.key_rule, self.scan, self.min_len, self.strings, self.children, numbers)
+        quick = -1 if self.pattern_rules or not _QUICK else sum(family.bit for family in self.families)
+        pairs = bool(self.key_rules)
+        self.fast = (
+            self.skip,
+            self.key_rule,
+            self.scan,
+            self.min_len,
+            self.strings,
+            self.children,
+            numbers,
+            quick,
+            pairs,
+        )
 
 
 @dataclass(slots=True)
@@ -166,7 +184,10 @@ class Scrubber:
                 scrub_number=self._scrub_number,
                 enter=self._enter,
                 checkpoint=self._checkpoint,
+                reset=self._reset,
                 unchanged=_UNCHANGED,
+                max_cached=_MAX_CACHED_STRING,
+                cache_limit=_CACHE_LIMIT,
                 max_depth=_MAX_DEPTH,
                 pause=bool(pause),
             ).walk

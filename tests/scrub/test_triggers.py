@@ -1,4 +1,4 @@
-"""The C family triggers (`_triggers.c`) give exactly the answers of the Python ones (detectors.TRIGGERS)."""
+"""The C family triggers and safe-shape test (`_triggers.h`) give exactly the answers of the Python ones."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from relay.scrub.detectors import TRIGGERS
+from relay.scrub.engine import _SAFE_SHAPE
 
 try:
     from relay.scrub import _triggers
@@ -51,3 +52,25 @@ def test_c_triggers_agree_with_python(text: str) -> None:
     """On any text, each family's C trigger fires exactly when its Python trigger does."""
     assert _triggers is not None
     assert _triggers.fired(text) == python_bits(text, _triggers.FAMILIES)
+
+
+SHAPES = st.lists(
+    st.sampled_from(["2024", "-", "05", "01", "T", " ", "10", ":", "00", ".", ",", "123456789", "0123456789", "Z",
+                     "+", "02", "\u0663", "a", "f", "F", "0", "12345678", "1234", "123456789012", "x"]),
+    max_size=12,
+).map("".join)  # fmt: skip
+
+
+@built
+@settings(max_examples=3000, deadline=None)
+@given(text=SHAPES | st.uuids().map(str) | st.text(max_size=8))
+@example(text="2024-05-01T10:00:00.123456789+02:00")
+@example(text="2024-05-01 10:00:00,1234567890Z")
+@example(text="2024-05-01+0200")
+@example(text="-123456.5")
+@example(text="1234567")
+@example(text="\u0661\u0662.\u0663")
+def test_c_safe_shape_agrees_with_python(text: str) -> None:
+    """The C safe-shape test fullmatches exactly where the engine's `_SAFE_SHAPE` regex does."""
+    assert _triggers is not None
+    assert _triggers.safe_shape(text) == (_SAFE_SHAPE.fullmatch(text) is not None)

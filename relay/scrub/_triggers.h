@@ -1,0 +1,309 @@
+/*
+ * The built-in detector families' triggers (detectors.TRIGGERS), in one pass over a string, and the
+ * engine's "safe shape" test (engine._SAFE_SHAPE), in C. Included by _triggers.c (which gives Python
+ * `fired(text)`) and _walker.c (which skips strings nothing can match without calling back).
+ *
+ * `triggers()` returns a bit per family whose trigger fires, in the order of FAMILIES (see
+ * _triggers.c). It is the exact answer of the Python triggers, and `safe_shape()` the exact answer of
+ * `_SAFE_SHAPE.fullmatch` (tests/scrub/test_triggers.py checks both with Hypothesis); the Python
+ * versions stay the reference and the fallback when the modules aren't built.
+ */
+#ifndef RELAY_TRIGGERS_H
+#define RELAY_TRIGGERS_H
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+enum { EMAIL = 1, NUMERIC = 2, HEXSEP = 4, PATH = 8, URL = 16, WORDS = 32, TOKEN = 64, ALL = 127 };
+#define FAMILY_NAMES "email", "numeric", "hexsep", "path", "url", "words", "token" /* in bit order */
+
+typedef struct {
+    int kind;
+    const void *data;
+    const Py_UCS1 *bytes; /* the data when it is one byte per character (most strings), else NULL */
+    Py_ssize_t size;
+} Text;
+
+/* text[i], or 0 past the end */
+static inline Py_UCS4
+at(const Text *t, Py_ssize_t i)
+{
+    if (i >= t->size)
+        return 0;
+    return t->bytes ? t->bytes[i] : PyUnicode_READ(t->kind, t->data, i);
+}
+
+/* Python's \d and str.isdecimal(): the ASCII digits first, the Unicode table only beyond ASCII */
+static inline int
+is_decimal(Py_UCS4 ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch > 127 && Py_UNICODE_ISDECIMAL(ch));
+}
+
+/* text[i:] starts with the ASCII literal `s` */
+static int
+has(const Text *t, Py_ssize_t i, const char *s)
+{
+    for (; *s; s++, i++)
+        if (at(t, i) != (Py_UCS4)(unsigned char)*s)
+            return 0;
+    return 1;
+}
+
+/* What str.lower() makes of one character, as far as the secret words can tell: ASCII letters and
+ * the Kelvin sign lower to an ASCII letter. ("İ" lowers to "i" and a combining dot, and no secret
+ * word has a letter after an "i" that could follow a combining dot, nor ends in "i".) */
+static inline Py_UCS4
+lower(Py_UCS4 ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch + 32;
+    if (ch == 0x212A)
+        return 'k';
+    return ch;
+}
+
+static int
+has_lower(const Text *t, Py_ssize_t i, const char *s)
+{
+    for (; *s; s++, i++)
+        if (lower(at(t, i)) != (Py_UCS4)(unsigned char)*s)
+            return 0;
+    return 1;
+}
+
+static inline int
+is_hex(Py_UCS4 ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* A secret word (detectors._SECRET_WORDS_LOWER) starting at i, in the lowered text. */
+static int
+secret_word(const Text *t, Py_ssize_t i, Py_UCS4 ch)
+{
+    switch (ch) {
+    case 'p': return has_lower(t, i, "pass") || has_lower(t, i, "pwd");
+    case 's': return has_lower(t, i, "secret") || has_lower(t, i, "sess") || has_lower(t, i, "sid") ||
+                     has_lower(t, i, "sig");
+    case 't': return has_lower(t, i, "token");
+    case 'k': return has_lower(t, i, "key");
+    case 'a': return has_lower(t, i, "auth") || has_lower(t, i, "aws");
+    case 'c': return has_lower(t, i, "csrf") || has_lower(t, i, "cred");
+    case 'x': return has_lower(t, i, "xsrf");
+    case 'b': return has_lower(t, i, "bearer") || has_lower(t, i, "basic");
+    case 'd': return has_lower(t, i, "digest");
+    case 'n': return has_lower(t, i, "negotiate");
+    default: return 0;
+    }
+}
+
+/* A token prefix (detectors._TOKEN_PREFIX) starting at i. */
+static int
+token_prefix(const Text *t, Py_ssize_t i, Py_UCS4 ch)
+{
+    static const char *aws[] = {"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA",
+                                "AIza", NULL};
+    switch (ch) {
+    case 'e': return has(t, i, "eyJ");
+    case 'P': return has(t, i, "PRIVATE KEY");
+    case 'A':
+        for (const char **p = aws; *p; p++)
+            if (has(t, i, *p))
+                return 1;
+        return 0;
+    case 'g':
+        if (at(t, i + 1) == 'h') {
+            Py_UCS4 kind = at(t, i + 2);
+            return (kind == 'p' || kind == 'o' || kind == 'u' || kind == 's' || kind == 'r') && at(t, i + 3) == '_';
+        }
+        if (at(t, i + 1) == 'l') { /* gl[a-z]{2,5}- */
+            Py_ssize_t n = 0;
+            while (n < 5 && at(t, i + 2 + n) >= 'a' && at(t, i + 2 + n) <= 'z')
+                n++;
+            /* a shorter run of letters can't end in "-": only the full run's end can */
+            return n >= 2 && at(t, i + 2 + n) == '-';
+        }
+        return has(t, i, "github_pat_");
+    case 'x': return has(t, i, "xox");
+    case 'h': return has(t, i, "hooks.slack");
+    case '_': return has(t, i, "_live_") || has(t, i, "_test_");
+    case 'w': return has(t, i, "whsec_");
+    case 'y': return has(t, i, "ya29.");
+    case 'G': return has(t, i, "GOCSPX-");
+    case 's': return has(t, i, "sk-");
+    default: return 0;
+    }
+}
+
+static long
+triggers(const Text *t)
+{
+    long found = 0;
+    /* numeric: \d[\d .()/-]{5,}\d, i.e. a run of digits and separators whose first and last digits
+     * are at least six apart. */
+    Py_ssize_t run_digit = -1; /* first digit of the current run, or -1 */
+    /* hexsep: "::", (?:[0-9A-Fa-f]{1,4}:){3} and (?:[0-9A-Fa-f]{2}-){5} */
+    Py_ssize_t hex_run = 0;   /* hex characters just before i */
+    Py_ssize_t colon_chain = 0, colon_at = -1, dash_chain = 0, dash_at = -1;
+    for (Py_ssize_t i = 0; i < t->size && found != ALL; i++) {
+        Py_UCS4 ch = at(t, i);
+        if (is_decimal(ch)) {
+            if (run_digit < 0)
+                run_digit = i;
+            else if (i - run_digit >= 6)
+                found |= NUMERIC;
+        }
+        else if (!(ch == ' ' || ch == '.' || ch == '(' || ch == ')' || ch == '/' || ch == '-')) {
+            run_digit = -1;
+        }
+        if (ch == ':') {
+            if (hex_run >= 1) {
+                /* a group of 1-4 hex right after the colon that ended the last group extends the chain */
+                colon_chain = (hex_run <= 4 && colon_at == i - hex_run - 1 && colon_chain) ? colon_chain + 1 : 1;
+                if (colon_chain >= 3)
+                    found |= HEXSEP;
+            }
+            else {
+                colon_chain = 0;
+            }
+            colon_at = i;
+            if (at(t, i + 1) == ':')
+                found |= HEXSEP;
+            else if (at(t, i + 1) == '/' && at(t, i + 2) == '/')
+                found |= URL;
+        }
+        else if (ch == '-') {
+            if (hex_run >= 2) {
+                dash_chain = (hex_run == 2 && dash_at == i - 3 && dash_chain) ? dash_chain + 1 : 1;
+                if (dash_chain >= 5)
+                    found |= HEXSEP;
+            }
+            else {
+                dash_chain = 0;
+            }
+            dash_at = i;
+        }
+        hex_run = is_hex(ch) ? hex_run + 1 : 0;
+        switch (ch) {
+        case '@': found |= EMAIL; break;
+        case '/': if (has(t, i, "/home/")) found |= PATH; break;
+        case 'U': if (has(t, i, "Users")) found |= PATH; break;
+        case 'S': if (has(t, i, "Settings")) found |= PATH; break;
+        default: break;
+        }
+        if (!(found & WORDS) && secret_word(t, i, lower(ch)))
+            found |= WORDS;
+        if (!(found & TOKEN) && token_prefix(t, i, ch))
+            found |= TOKEN;
+    }
+    return found;
+}
+
+/* -- engine._SAFE_SHAPE.fullmatch --------------------------------------------------------------
+ * \d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:[.,]\d{1,9})?)?)?(?:Z|[+-]\d\d(?::?\d\d)?)?   (a timestamp)
+ * | a UUID | -?\d{1,6}(?:\.\d+)?   (a short number). Each optional part starts with a character that
+ * nothing after it can start with, so a greedy parse decides the full match without backtracking. */
+
+static inline int
+digit_at(const Text *t, Py_ssize_t i)
+{
+    return i < t->size && is_decimal(at(t, i));
+}
+
+/* `count` digits from *i on (advancing *i past them) */
+static int
+digits(const Text *t, Py_ssize_t *i, Py_ssize_t count)
+{
+    for (Py_ssize_t n = 0; n < count; n++, (*i)++)
+        if (!digit_at(t, *i))
+            return 0;
+    return 1;
+}
+
+static int
+timestamp_shape(const Text *t)
+{
+    Py_ssize_t i = 0;
+    if (!digits(t, &i, 4) || at(t, i++) != '-' || !digits(t, &i, 2) || at(t, i++) != '-' || !digits(t, &i, 2))
+        return 0;
+    if (i < t->size && (at(t, i) == 'T' || at(t, i) == ' ')) {
+        i++;
+        if (!digits(t, &i, 2) || at(t, i++) != ':' || !digits(t, &i, 2))
+            return 0;
+        if (i < t->size && at(t, i) == ':') {
+            i++;
+            if (!digits(t, &i, 2))
+                return 0;
+            if (i < t->size && (at(t, i) == '.' || at(t, i) == ',')) {
+                i++;
+                Py_ssize_t n = 0;
+                while (n < 9 && digit_at(t, i))
+                    n++, i++;
+                if (n == 0)
+                    return 0;
+            }
+        }
+    }
+    if (i < t->size && at(t, i) == 'Z') {
+        i++;
+    }
+    else if (i < t->size && (at(t, i) == '+' || at(t, i) == '-')) {
+        i++;
+        if (!digits(t, &i, 2))
+            return 0;
+        if (i < t->size) {
+            if (at(t, i) == ':')
+                i++;
+            if (!digits(t, &i, 2))
+                return 0;
+        }
+    }
+    return i == t->size;
+}
+
+static int
+uuid_shape(const Text *t)
+{
+    if (t->size != 36)
+        return 0;
+    for (Py_ssize_t i = 0; i < 36; i++) {
+        Py_UCS4 ch = at(t, i);
+        if ((i == 8 || i == 13 || i == 18 || i == 23) ? ch != '-' : !is_hex(ch))
+            return 0;
+    }
+    return 1;
+}
+
+static int
+number_shape(const Text *t)
+{
+    Py_ssize_t i = at(t, 0) == '-' ? 1 : 0, n = 0;
+    while (digit_at(t, i))
+        n++, i++;
+    if (n < 1 || n > 6)
+        return 0;
+    if (i < t->size) {
+        if (at(t, i++) != '.' || !digit_at(t, i))
+            return 0;
+        while (digit_at(t, i))
+            i++;
+    }
+    return i == t->size;
+}
+
+static int
+safe_shape(const Text *t)
+{
+    return timestamp_shape(t) || uuid_shape(t) || number_shape(t);
+}
+
+static inline Text
+text_of(PyObject *text)
+{
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Text t = {kind, data, kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)data : NULL, PyUnicode_GET_LENGTH(text)};
+    return t;
+}
+
+#endif
