@@ -135,7 +135,9 @@ class _Result:
 
     value: str | None
     remarks: list[Remark]
-    originals: list[tuple[str, str, str, str]] | None = None  # (original, replacement, rule id, type)
+    # The values found that are distinctive enough to replace elsewhere too (`propagates`), quotes
+    # stripped, with what `_found` keeps for them: (replacement, rule id, remark type).
+    found: list[tuple[str, tuple[str, str, str]]] | None = None
 
 
 _UNCHANGED = _Result("", [])
@@ -532,9 +534,9 @@ class Scrubber:
         if result is _UNCHANGED:
             return text
         record(meta, path, key, result.remarks, len(text))
-        if self._found is not None and result.originals:
-            for original, replacement, rule_id, kind in result.originals:
-                self._remember(original, replacement, rule_id, kind)
+        if self._found is not None and result.found:
+            for original, replacement in result.found:
+                self._found.setdefault(original, replacement)
         return result.value
 
     def _remember(self, original: str, replacement: str, rule_id: str, kind: str) -> None:
@@ -613,7 +615,7 @@ class Scrubber:
             accepted.sort()  # by start: accepted spans don't overlap, so no two starts are equal
         out: list[str] = []
         remarks: list[Remark] = []
-        originals: list[tuple[str, str, str, str]] = []
+        found: list[tuple[str, tuple[str, str, str]]] = []
         cursor = 0
         length = 0
         for start, end, rule in accepted:
@@ -623,13 +625,14 @@ class Scrubber:
             length += start - cursor
             out.append(replacement)
             remarks.append([rule.id, kind, length, length + len(replacement)])
-            originals.append((original, replacement, rule.id, kind))
+            if propagates(original):
+                found.append((original.strip("'\""), (replacement, rule.id, kind)))
             length += len(replacement)
             cursor = end
         if not remarks:
             return _UNCHANGED
         out.append(text[cursor:])
-        return _Result("".join(out), remarks, originals)
+        return _Result("".join(out), remarks, found)
 
     def _detector_spans(self, text: str, family: _Family) -> list[tuple[int, int, Rule]]:
         """One scan with the family's combined regex, only where a match can be.
