@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+_Metric = TypeVar("_Metric", bound=MetricWrapperBase)
+
+
+class Children(Generic[_Metric]):
+    """A labelled metric's children, each looked up once: `labels()` validates and locks on every call,
+    which the hot path would pay several times per request. Holds no more children than the metric does."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: _Metric) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], _Metric] = {}
+
+    def __call__(self, *values: str) -> _Metric:
+        """The child for these label values (what `metric.labels(*values)` returns)."""
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class Metrics:
@@ -120,6 +144,13 @@ class Metrics:
         self.ready = Gauge(
             "relay_ready", "1 while the relay accepts traffic, 0 while starting or draining.", registry=r
         )
+
+        # Children of the metrics counted on every request, cached.
+        self.requests_by = Children(self.requests)
+        self.request_duration_by = Children(self.request_duration)
+        self.items_received_by = Children(self.items_received)
+        self.outcomes_by = Children(self.outcomes)
+        self.forward_attempts_by = Children(self.forward_attempts)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""

@@ -63,9 +63,9 @@ class Outcomes:
 
     def received(self, categories: Iterable[str]) -> None:
         """Count items that entered the relay, one per category entry."""
-        counter = self._metrics.items_received
+        counter = self._metrics.items_received_by
         for category in categories:
-            counter.labels(category).inc()
+            counter(category).inc()
 
     def record(
         self,
@@ -87,7 +87,7 @@ class Outcomes:
             size = sizes[index] if sizes is not None and category in BYTE_CATEGORIES else 1
             quantities[category] = quantities.get(category, 0) + size
         for category, count in counts.items():
-            self._metrics.outcomes.labels(outcome.value, str(reason), category).inc(count)
+            self._metrics.outcomes_by(outcome.value, str(reason), category).inc(count)
             for listener in self._listeners:
                 listener(outcome, str(reason), category, quantities[category], target)
 

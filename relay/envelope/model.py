@@ -72,6 +72,8 @@ class Envelope:
 
     def dependents(self, categories: set[str]) -> list[Item]:
         """Items that go with dropped items of these categories (attachments, user report, profile)."""
+        if not categories:
+            return []
         types = dependent_types(categories)
         return [item for item in self.items if item.type in types and item.category not in categories]
 
@@ -143,7 +145,8 @@ def _parse_header(line: bytes, what: str) -> dict[str, Any]:
         raise EnvelopeError(f"{what} is not valid JSON: {exc.msg}") from None
     if not isinstance(value, dict):
         raise EnvelopeError(f"{what} must be a JSON object, got {type(value).__name__}")
-    if _depth(value) > _MAX_HEADER_DEPTH:
+    # Nesting past the limit takes at least that many brackets: most headers are never walked.
+    if line.count(b"{") + line.count(b"[") >= _MAX_HEADER_DEPTH and _depth(value) > _MAX_HEADER_DEPTH:
         raise EnvelopeError(f"{what} is nested deeper than {_MAX_HEADER_DEPTH} levels")
     return value
 

@@ -158,7 +158,7 @@ class Forwarder:
         except Exception as exc:  # a bug or an unexpected I/O error: retry rather than strand the entry
             label = "error"
             log_event(logger, logging.ERROR, "upstream send failed", url=target.base_url, error=repr(exc))
-        self._metrics.forward_attempts.labels(label).inc()
+        self._metrics.forward_attempts_by(label).inc()
         self._metrics.forward_duration.observe(self._clock.monotonic() - started)
 
         if response is None:

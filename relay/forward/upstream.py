@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from .. import __version__
 from ..config import UpstreamConfig
@@ -78,7 +80,7 @@ class HttpUpstream:
             body = await self._compressor.gzip(body)
             headers["Content-Encoding"] = "gzip"
         try:
-            async with self._session.post(target.envelope_url, data=body, headers=headers) as response:
+            async with self._session.post(_envelope_url(target), data=body, headers=headers) as response:
                 await response.read()
                 return UpstreamResponse(response.status, {k.lower(): v for k, v in response.headers.items()})
         except TimeoutError as exc:
@@ -92,6 +94,12 @@ class HttpUpstream:
             await self._session.close()
             self._session = None
         self._compressor.close()
+
+
+@functools.lru_cache(maxsize=1024)
+def _envelope_url(target: Target) -> URL:
+    """The target's envelope endpoint, parsed once per target rather than on every send."""
+    return URL(target.envelope_url)
 
 
 class FileUpstream:

@@ -42,6 +42,6 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     endpoint = route.name or "unmatched"
     status = str(response.status)
     metrics = request.app[STATE].metrics
-    metrics.requests.labels(endpoint, status).inc()
-    metrics.request_duration.labels(endpoint, status).observe(time.perf_counter() - started)
+    metrics.requests_by(endpoint, status).inc()
+    metrics.request_duration_by(endpoint, status).observe(time.perf_counter() - started)
     return response

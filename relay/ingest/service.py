@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from .auth import Auth
 logger = logging.getLogger("relay.ingest")
 
 QUEUE_FULL_RETRY_AFTER = "10"
+
+# An event id already in Sentry's form (what SDKs send) needs no parsing: `uuid.UUID(...).hex` is itself.
+_CANONICAL_EVENT_ID = re.compile(r"[0-9a-f]{32}")
 
 # Checks large JSON payloads off the event loop (in the scrub child process), one summary per payload.
 JsonChecker = Callable[[list[bytes]], Awaitable[list[JsonSummary]]]
@@ -181,6 +185,8 @@ class IngestService:
 
 def _valid_event_id(value: Any, what: str) -> str:
     """Event ids are UUIDs; Sentry writes them as 32 lowercase hex digits."""
+    if isinstance(value, str) and _CANONICAL_EVENT_ID.fullmatch(value):
+        return value
     try:
         return uuid.UUID(str(value)).hex if isinstance(value, str) else _bad_event_id(what)
     except ValueError:
