@@ -4,25 +4,32 @@
  */
 #include "_triggers.h"
 
+static int
+is_text(PyObject *text)
+{
+    if (PyUnicode_Check(text))
+        return 1;
+    PyErr_SetString(PyExc_TypeError, "expected a str");
+    return 0;
+}
+
 static PyObject *
 fired(PyObject *module, PyObject *text)
 {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "fired() takes a str");
+    Text t;
+    if (!is_text(text))
         return NULL;
-    }
-    Text t = text_of(text);
+    t = text_of(text);
     return PyLong_FromLong(triggers(&t));
 }
 
 static PyObject *
 py_safe_shape(PyObject *module, PyObject *text)
 {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "safe_shape() takes a str");
+    Text t;
+    if (!is_text(text))
         return NULL;
-    }
-    Text t = text_of(text);
+    t = text_of(text);
     return PyBool_FromLong(safe_shape(&t));
 }
 

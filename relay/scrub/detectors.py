@@ -88,7 +88,7 @@ def _has_digits(n: int) -> Callable[[str], bool]:
     def hint(text: str) -> bool:
         count = 0
         for ch in text:
-            if "0" <= ch <= "9":
+            if ch.isdecimal():  # any script's digits, as the regexes' \d
                 count += 1
                 if count >= n:
                     return True

@@ -234,12 +234,10 @@ _ASCII_NON_DIGITS = {code: None for code in range(128) if not chr(code).isdigit(
 
 
 def digits_of(text: str) -> str:
-    """Only the digits of a string."""
-    if text.isdigit():  # the usual candidate: a bare run of digits
-        return text
+    """Only the digits of a string, as ASCII digits: like the regexes' \\d, any script's decimal digits count."""
     if text.isascii():
-        return text.translate(_ASCII_NON_DIGITS)
-    return "".join(ch for ch in text if ch.isdigit())
+        return text if text.isdigit() else text.translate(_ASCII_NON_DIGITS)
+    return "".join(str(int(ch)) for ch in text if ch.isdecimal())
 
 
 # Luhn's doubled digits (2d, minus 9 when above 9) by the byte of the ASCII digit d.
@@ -254,7 +252,7 @@ def luhn_valid(number: str) -> bool:
         return (sum(kept) - 48 * len(kept) + sum(raw[-2::-2].translate(_LUHN_DOUBLED))) % 10 == 0
     total = 0
     for index, ch in enumerate(reversed(number)):
-        digit = ord(ch) - 48
+        digit = int(ch)  # a decimal digit of any script (the regexes' \d): "٣" is 3
         if index % 2 == 1:
             digit *= 2
             if digit > 9:

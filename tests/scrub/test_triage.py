@@ -127,19 +127,13 @@ def plain_worth(text: str, start: int, end: int) -> bool:
 
 
 def plain_digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit())
+    return "".join(str(int(ch)) for ch in text if ch.isdecimal())
 
 
 def plain_luhn(number: str) -> bool:
-    total = 0
-    for index, ch in enumerate(reversed(number)):
-        digit = ord(ch) - 48
-        if index % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
+    # The textbook form (digit sums of the doubled digits), not the validators' own arithmetic.
+    doubled = (sum(divmod(2 * int(ch), 10)) if index % 2 else int(ch) for index, ch in enumerate(reversed(number)))
+    return sum(doubled) % 10 == 0
 
 
 def plain_credit_card(text: str) -> bool:
