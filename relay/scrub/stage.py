@@ -23,10 +23,9 @@ from .registry import ScrubberRegistry
 
 logger = logging.getLogger("relay.scrub")
 
-# Envelopes with an item this big are scrubbed in a low-priority child process (see scrub.offload), so a
-# 1 MB frame-vars dump never holds up small events for the second it takes. If the child can't be used,
-# a worker thread (with its own scrubber twins, yielding the GIL every millisecond) does it instead.
-OFFLOAD_BYTES = LARGE_BYTES
+# Envelopes with an item over LARGE_BYTES are scrubbed in a low-priority child process (see scrub.offload),
+# so a 1 MB frame-vars dump never holds up small events for the second it takes. If the child can't be
+# used, a worker thread (with its own scrubber twins, yielding the GIL every millisecond) does it instead.
 OFFLOAD_PAUSE = 0.0005  # seconds the worker thread sleeps after each millisecond of scrubbing
 
 
@@ -76,7 +75,7 @@ class ScrubStage:
             return  # `rules: []`: the project opted out of scrubbing; items pass unchanged
         auditor = registry.auditor_for(ctx.project)
         report = ScrubReport() if self._metrics is not None or self._audit_log is not None else None
-        if any(len(item.payload) > OFFLOAD_BYTES for item in ctx.envelope.items):
+        if any(len(item.payload) > LARGE_BYTES for item in ctx.envelope.items):
             failed, unscannable = await self._offload(ctx, registry, report)
         else:
             failed, unscannable = scrub_envelope(ctx.envelope, _forward_unscannable(ctx), scrubber, auditor, report)
