@@ -6,10 +6,11 @@
 from setuptools import Extension, setup
 
 TRIGGERS = "relay/scrub/_triggers.h"  # shared by both
+WALKER = ["relay/scrub/_walker.c", "relay/scrub/_compute.c"]  # the walk, and a new string's result
 
 setup(
     ext_modules=[
-        Extension("relay.scrub._walker", ["relay/scrub/_walker.c"], depends=[TRIGGERS], optional=True),
+        Extension("relay.scrub._walker", WALKER, depends=[TRIGGERS, "relay/scrub/_walker.h"], optional=True),
         Extension("relay.scrub._triggers", ["relay/scrub/_triggers.c"], depends=[TRIGGERS], optional=True),
     ]
 )

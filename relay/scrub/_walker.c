@@ -8,32 +8,9 @@
  * into the scrubber. What it saves is the interpreter's per-node overhead: an event has a few
  * hundred nodes, and most of them are strings whose result is already memoized as unchanged.
  */
-#include "_triggers.h"
+#include "_walker.h"
 
-/* The layout of _Plan.fast (see engine.py): keep the two in step. F_QUICK is the plan's detector
- * families as trigger bits, or -1 when its strings always go to the scrubber (user patterns);
- * F_PAIRS says whether key=value pairs inside strings are looked at. */
-enum { F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_QUICK, F_PAIRS, F_SIZE };
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *child;        /* scrubber._child(plan, key) -> plan */
-    PyObject *scrub_string; /* scrubber._scrub_string(text, plan, path, key, meta) -> value */
-    PyObject *redact_whole; /* scrubber._redact_whole(value, rule, path, key, meta) -> value */
-    PyObject *scrub_number; /* scrubber._scrub_number(value, plan, path, key, meta) -> value */
-    PyObject *enter;        /* scrubber._enter(depth): raises past the depth limit */
-    PyObject *checkpoint;   /* scrubber._checkpoint(): the time bound, and pauses on a worker */
-    PyObject *reset;        /* scrubber._reset(): drop every plan and memoized string */
-    PyObject *unchanged;    /* the memoized "nothing to do" result */
-    Py_ssize_t max_cached;  /* strings up to this length are memoized */
-    Py_ssize_t cache_limit; /* memoized here since the last reset, before the next one */
-    Py_ssize_t cached;
-    Py_ssize_t max_depth;
-    int pause;
-    unsigned long containers;
-} Walker;
-
-static PyObject *str_fast, *str_hash, *str_one;
+static PyObject *str_fast, *str_hash, *str_one, *str_found, *str_value, *str_remarks, *str_collected;
 
 static int walk_dict(Walker *self, PyObject *obj, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth);
 static int walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth);
@@ -157,6 +134,83 @@ needs_scan(Walker *self, PyObject *text, PyObject *fast)
     return memo != self->unchanged;
 }
 
+/* Scrubber._scrub_string: a string's memoized or new result, recorded in `_meta` (new reference to the
+ * value to keep). Where the plan has no spec (user patterns, allowlists) the scrubber does it all. */
+static PyObject *
+scrub_text(Walker *self, PyObject *text, PyObject *plan, PyObject *fast, PyObject *path, PyObject *key,
+           PyObject *meta)
+{
+    PyObject *spec = PyTuple_GET_ITEM(fast, F_SPEC);
+    if (spec == Py_None)
+        return PyObject_CallFunctionObjArgs(self->scrub_string, text, plan, path, key, meta, NULL);
+    PyObject *result;
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    if (size <= self->max_cached) {
+        PyObject *strings = PyTuple_GET_ITEM(fast, F_STRINGS);
+        result = PyDict_GetItemWithError(strings, text);
+        if (result != NULL) {
+            Py_INCREF(result);
+        }
+        else if (PyErr_Occurred()) {
+            return NULL;
+        }
+        else {
+            result = relay_compute(self, text, spec, plan);
+            if (result == NULL || PyDict_SetItem(strings, text, result) < 0) {
+                Py_XDECREF(result);
+                return NULL;
+            }
+            if (++self->cached > self->cache_limit) {
+                self->cached = 0;
+                PyObject *done = PyObject_CallNoArgs(self->reset);
+                if (done == NULL) {
+                    Py_DECREF(result);
+                    return NULL;
+                }
+                Py_DECREF(done);
+            }
+        }
+    }
+    else {
+        result = relay_compute(self, text, spec, plan);
+        if (result == NULL)
+            return NULL;
+    }
+    if (result == self->unchanged) {
+        Py_DECREF(result);
+        return Py_NewRef(text);
+    }
+    PyObject *value = NULL, *found = NULL, *collected = NULL;
+    PyObject *remarks = PyObject_GetAttr(result, str_remarks);
+    if (remarks == NULL || relay_record(meta, path, key, remarks, size) < 0)
+        goto done;
+    /* The values found that propagate, into the scrubber's `_found` for this payload (if collecting). */
+    found = PyObject_GetAttr(result, str_found);
+    if (found == NULL)
+        goto done;
+    if (PyList_Check(found) && PyList_GET_SIZE(found)) {
+        collected = PyObject_GetAttr(self->owner, str_collected);
+        if (collected == NULL)
+            goto done;
+        for (Py_ssize_t i = 0; PyDict_Check(collected) && i < PyList_GET_SIZE(found); i++) {
+            PyObject *pair = PyList_GET_ITEM(found, i);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                PyErr_SetString(PyExc_TypeError, "a found value is (original, replacement)");
+                goto done;
+            }
+            if (PyDict_SetDefault(collected, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) == NULL)
+                goto done;
+        }
+    }
+    value = PyObject_GetAttr(result, str_value);
+done:
+    Py_XDECREF(remarks);
+    Py_XDECREF(found);
+    Py_XDECREF(collected);
+    Py_DECREF(result);
+    return value;
+}
+
 /* Scrubber._value: scrub one value whose plan is known (new reference to the value to keep). */
 static PyObject *
 walk_value(Walker *self, PyObject *value, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth,
@@ -175,7 +229,7 @@ walk_value(Walker *self, PyObject *value, PyObject *plan, PyObject *path, PyObje
         if (min_len == -1 && PyErr_Occurred())
             goto done;
         if (PyTuple_GET_ITEM(fast, F_SCAN) == Py_True && PyUnicode_GET_LENGTH(value) >= min_len)
-            result = PyObject_CallFunctionObjArgs(self->scrub_string, value, plan, path, key, meta, NULL);
+            result = scrub_text(self, value, plan, fast, path, key, meta);
         else
             result = Py_NewRef(value);
     }
@@ -235,7 +289,7 @@ dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject
         else {
             int scan = needs_scan(self, value, child_fast);
             if (scan > 0)
-                result = PyObject_CallFunctionObjArgs(self->scrub_string, value, child, path, key, meta, NULL);
+                result = scrub_text(self, value, child, child_fast, path, key, meta);
             else if (scan == 0)
                 result = Py_NewRef(value);
         }
@@ -405,7 +459,7 @@ walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObjec
         Py_INCREF(value);
         PyObject *new;
         if (PyUnicode_CheckExact(value) && key_rule == Py_None)
-            new = PyObject_CallFunctionObjArgs(self->scrub_string, value, child, path, label, meta, NULL);
+            new = scrub_text(self, value, child, child_fast, path, label, meta);
         else
             new = walk_value(self, value, child, path, meta, depth, label);
         Py_DECREF(label);
@@ -427,18 +481,31 @@ done:
 static PyObject *
 Walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"child", "scrub_string", "redact_whole", "scrub_number", "enter", "checkpoint", "reset",
-                            "unchanged", "max_cached", "cache_limit", "max_depth", "pause", NULL};
-    PyObject *child, *scrub_string, *redact_whole, *scrub_number, *enter_, *checkpoint, *reset, *unchanged;
+    static char *names[] = {"owner", "child", "scrub_string", "redact_whole", "scrub_number", "enter", "checkpoint",
+                            "reset", "unchanged", "max_cached", "cache_limit", "max_depth", "pause", "yield_gil",
+                            "result", "alternative", "key_rule", "apply", "template", "key_value",
+                            "first_key_value", NULL};
+    PyObject *owner, *child, *scrub_string, *redact_whole, *scrub_number, *enter_, *checkpoint, *reset, *unchanged;
+    PyObject *yield_gil, *result, *alternative, *key_rule, *apply, *template, *key_value, *first_key_value;
     Py_ssize_t max_cached, cache_limit, max_depth;
     int pause;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOnnnp:Walker", names, &child, &scrub_string,
-                                     &redact_whole, &scrub_number, &enter_, &checkpoint, &reset, &unchanged,
-                                     &max_cached, &cache_limit, &max_depth, &pause))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOOOOOOOnnnpOOOOOOOO:Walker", names, &owner, &child,
+                                     &scrub_string, &redact_whole, &scrub_number, &enter_, &checkpoint, &reset,
+                                     &unchanged, &max_cached, &cache_limit, &max_depth, &pause, &yield_gil, &result,
+                                     &alternative, &key_rule, &apply, &template, &key_value, &first_key_value))
         return NULL;
     Walker *self = (Walker *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
+    self->owner = Py_NewRef(owner);
+    self->yield_gil = Py_NewRef(yield_gil);
+    self->result = Py_NewRef(result);
+    self->alternative = Py_NewRef(alternative);
+    self->key_rule = Py_NewRef(key_rule);
+    self->apply = Py_NewRef(apply);
+    self->template = Py_NewRef(template);
+    self->key_value = Py_NewRef(key_value);
+    self->first_key_value = Py_NewRef(first_key_value);
     self->child = Py_NewRef(child);
     self->scrub_string = Py_NewRef(scrub_string);
     self->redact_whole = Py_NewRef(redact_whole);
@@ -467,6 +534,15 @@ Walker_traverse(Walker *self, visitproc visit, void *arg)
     Py_VISIT(self->checkpoint);
     Py_VISIT(self->reset);
     Py_VISIT(self->unchanged);
+    Py_VISIT(self->owner);
+    Py_VISIT(self->yield_gil);
+    Py_VISIT(self->result);
+    Py_VISIT(self->alternative);
+    Py_VISIT(self->key_rule);
+    Py_VISIT(self->apply);
+    Py_VISIT(self->template);
+    Py_VISIT(self->key_value);
+    Py_VISIT(self->first_key_value);
     return 0;
 }
 
@@ -481,6 +557,15 @@ Walker_clear(Walker *self)
     Py_CLEAR(self->checkpoint);
     Py_CLEAR(self->reset);
     Py_CLEAR(self->unchanged);
+    Py_CLEAR(self->owner);
+    Py_CLEAR(self->yield_gil);
+    Py_CLEAR(self->result);
+    Py_CLEAR(self->alternative);
+    Py_CLEAR(self->key_rule);
+    Py_CLEAR(self->apply);
+    Py_CLEAR(self->template);
+    Py_CLEAR(self->key_value);
+    Py_CLEAR(self->first_key_value);
     return 0;
 }
 
@@ -513,7 +598,32 @@ Walker_walk(Walker *self, PyObject *const *args, Py_ssize_t nargs)
     return walk_value(self, args[0], args[1], args[2], args[3], depth, args[5]);
 }
 
+static PyObject *
+Walker_compute(Walker *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "compute(text, plan) takes 2 arguments");
+        return NULL;
+    }
+    if (self->child == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "walker was cleared");
+        return NULL;
+    }
+    PyObject *fast = fast_of(args[1]);
+    if (fast == NULL)
+        return NULL;
+    PyObject *result = NULL;
+    if (PyTuple_GET_ITEM(fast, F_SPEC) == Py_None)
+        PyErr_SetString(PyExc_ValueError, "this plan's strings need the scrubber's Python compute");
+    else
+        result = relay_compute(self, args[0], PyTuple_GET_ITEM(fast, F_SPEC), args[1]);
+    Py_DECREF(fast);
+    return result;
+}
+
 static PyMethodDef Walker_methods[] = {
+    {"compute", (PyCFunction)(void (*)(void))Walker_compute, METH_FASTCALL,
+     "compute(text, plan): Scrubber._compute_python, in C, for a plan with a spec; the _Result."},
     {"walk", (PyCFunction)(void (*)(void))Walker_walk, METH_FASTCALL,
      "walk(value, plan, path, meta, depth, key): Scrubber._value, in C; returns the value to keep."},
     {NULL, NULL, 0, NULL},
@@ -543,7 +653,12 @@ PyInit__walker(void)
     str_fast = PyUnicode_InternFromString("fast");
     str_hash = PyUnicode_InternFromString("#");
     str_one = PyUnicode_InternFromString("1");
-    if (str_fast == NULL || str_hash == NULL || str_one == NULL)
+    str_found = PyUnicode_InternFromString("found");
+    str_value = PyUnicode_InternFromString("value");
+    str_remarks = PyUnicode_InternFromString("remarks");
+    str_collected = PyUnicode_InternFromString("_found");
+    if (str_fast == NULL || str_hash == NULL || str_one == NULL || str_found == NULL || str_value == NULL ||
+        str_remarks == NULL || str_collected == NULL || relay_init_names() < 0)
         return NULL;
     PyObject *module = PyModule_Create(&walker_module);
     if (module == NULL)

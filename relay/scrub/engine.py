@@ -61,6 +61,9 @@ _CACHE_LIMIT = 100_000
 _NUMERIC_DETECTORS = ("credit_card", "imei")
 # Enum members looked up once: `ActionType.X` is a slow class attribute lookup on Python 3.11.
 _REPLACE, _REMOVE, _MASK, _HASH = ActionType.REPLACE, ActionType.REMOVE, ActionType.MASK, ActionType.HASH
+# What the C compute (_compute.c) does with a span of a rule, as `_apply` and `_compute` would: write the
+# placeholder, remove the whole value, drop a key=value pair's value, or call `_apply` (mask, hash).
+_CODE_REPLACE, _CODE_REMOVE_WHOLE, _CODE_REMOVE_VALUE, _CODE_APPLY = range(4)
 
 Remark = list[Any]
 
@@ -80,6 +83,9 @@ class _Family:
     members: tuple[tuple[Rule, Callable[[str], bool] | None, str] | None, ...]
     windows: tuple[re.Pattern[str], int, int, Callable[[str, int, int], bool]] | None = None  # scan only near runs
     starts: tuple[re.Pattern[str], bool] | None = None  # where matches can begin (and whether in lowercase)
+    # What the C compute reads: (bit, pattern, members as (rule info, validator, secret group number) by
+    # group number, windows, starts regex or None, starts in lowercase, rules).
+    spec: tuple[Any, ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -102,9 +108,12 @@ class _Plan:
     item: _Plan | None = None
     strings: dict[str, _Result] = field(default_factory=dict)
     # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, children, numbers,
-    # quick, pairs); quick is the families' trigger bits when the walker may decide a new string has nothing
-    # to find as `_compute` would (safe shape, or no trigger and no key=value pair), else -1.
+    # quick, pairs, spec); quick is the families' trigger bits when the walker may decide a new string has
+    # nothing to find as `_compute` would (safe shape, or no trigger and no key=value pair), else -1; spec is
+    # what the C compute needs, (family specs, pairs), or None where strings need `_compute_python` (user
+    # patterns and allowlists, or no C parts).
     fast: tuple[Any, ...] = ()
+    spec: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
         self.refresh()
@@ -116,6 +125,8 @@ class _Plan:
         numbers = bool(self.detector_rules)
         quick = -1 if self.pattern_rules or not _QUICK else sum(family.bit for family in self.families)
         pairs = bool(self.key_rules)
+        compiled = _QUICK and not self.pattern_rules and not self.keep_rules
+        self.spec = (tuple(family.spec for family in self.families), pairs) if compiled else None
         self.fast = (
             self.skip,
             self.key_rule,
@@ -126,6 +137,7 @@ class _Plan:
             numbers,
             quick,
             pairs,
+            self.spec,
         )
 
 
@@ -159,6 +171,7 @@ class Scrubber:
         self._pause = pause
         self._last_pause = 0.0
         self._order = {id(rule): index for index, rule in enumerate(rules)}
+        self._infos = {id(rule): _info(rule, index) for index, rule in enumerate(rules)}
         keep = [r for r in rules if r.action.type is ActionType.KEEP]
         # Audit-mode rules change nothing here: an Auditor runs them on a copy (see scrub.audit).
         act = [r for r in rules if r.action.type is not ActionType.KEEP and not r.audit]
@@ -178,8 +191,10 @@ class Scrubber:
         # Values found sensitive in this payload: original -> (replacement, rule id, remark type).
         self._found: dict[str, tuple[str, str, str]] | None = None
         self._walk: Callable[[Any, _Plan, list[str], dict[str, Any] | None, int, str | None], Any] = self._value
+        self._compiled: Callable[[str, _Plan], _Result] | None = None
         if Walker is not None:
-            self._walk = Walker(
+            walker = Walker(
+                owner=self,
                 child=self._child,
                 scrub_string=self._scrub_string,
                 redact_whole=self._redact_whole,
@@ -192,7 +207,17 @@ class Scrubber:
                 cache_limit=_CACHE_LIMIT,
                 max_depth=_MAX_DEPTH,
                 pause=bool(pause),
-            ).walk
+                yield_gil=self._yield_gil,
+                result=_Result,
+                alternative=self._alternative_span,
+                key_rule=self._key_info_for,
+                apply=self._apply,
+                template=_TEMPLATE,
+                key_value=_KEY_VALUE,
+                first_key_value=_FIRST_KEY_VALUE,
+            )
+            self._walk = walker.walk
+            self._compiled = walker.compute
 
     # -- public API -----------------------------------------------------------------
 
@@ -360,15 +385,20 @@ class Scrubber:
                 group = f"d{index}"
                 secret = f"{group}_secret" if rule.detector.has_secret_group else group
                 by_group[pattern.groupindex[group]] = (rule, rule.detector.validate, secret)
+            starts = STARTS.get(name)
+            spec = (
+                FAMILY_BITS[name],
+                pattern,
+                tuple(
+                    None if m is None else (self._infos[id(m[0])], m[1], pattern.groupindex[m[2]]) for m in by_group
+                ),
+                WINDOWS.get(name),
+                None if starts is None else starts[0],
+                starts is not None and starts[1],
+                tuple(members),
+            )
             families.append(
-                _Family(
-                    FAMILY_BITS[name],
-                    tuple(members),
-                    pattern,
-                    tuple(by_group),
-                    WINDOWS.get(name),
-                    STARTS.get(name),
-                )
+                _Family(FAMILY_BITS[name], tuple(members), pattern, tuple(by_group), WINDOWS.get(name), starts, spec)
             )
         return tuple(families)
 
@@ -563,6 +593,12 @@ class Scrubber:
             self._deadline += self._last_pause - now  # pauses don't count against the time bound
 
     def _compute(self, text: str, plan: _Plan) -> _Result:
+        """The result for a string not memoized: in C (`Walker.compute`) where the plan allows it."""
+        if plan.spec is not None and self._compiled is not None:
+            return self._compiled(text, plan)
+        return self._compute_python(text, plan)
+
+    def _compute_python(self, text: str, plan: _Plan) -> _Result:
         if self._pause:
             self._yield_gil()
         spans: list[tuple[int, int, Rule]] = []
@@ -679,18 +715,32 @@ class Scrubber:
                 rule, validate, secret = member
                 if validate is None or validate(match.group()):
                     begin, finish = match.span(secret)
+                    end = match.end()
                 else:
                     found = _alternative(text, match.start(), family.rules, rule, match.group())
                     if found is None:
                         pos = match.start() + 1
                         continue
-                    match, rule = found
-                    assert rule.detector is not None
-                    begin, finish = match.span("secret") if rule.detector.has_secret_group else match.span()
+                    begin, finish, end, rule = found
                 if finish > begin:
                     spans.append((begin, finish, rule))
-                pos = done = max(match.end(), match.start() + 1)
+                pos = done = max(end, match.start() + 1)
         return spans
+
+    def _alternative_span(
+        self, text: str, start: int, rules: Sequence[Rule], rejected: Rule, candidate: str
+    ) -> tuple[int, int, int, tuple[Any, ...]] | None:
+        """`_alternative` for the C compute: (begin, end, match end, rule info) of what it finds."""
+        found = _alternative(text, start, rules, rejected, candidate)
+        if found is None:
+            return None
+        begin, finish, end, rule = found
+        return begin, finish, end, self._infos[id(rule)]
+
+    def _key_info_for(self, name: str, plan: _Plan) -> tuple[Any, ...] | None:
+        """`_key_rule_for` for the C compute: the rule's info, or None."""
+        rule = self._key_rule_for(name, plan)
+        return None if rule is None else self._infos[id(rule)]
 
     @staticmethod
     def _ranges(text: str, family: _Family) -> list[tuple[int, int]]:
@@ -766,8 +816,9 @@ class Scrubber:
 
 def _alternative(
     text: str, start: int, rules: Sequence[Rule], rejected: Rule, candidate: str
-) -> tuple[re.Match[str], Rule] | None:
-    """The first detector (in rule order) with a valid match at `start`, or a valid shorter prefix of one.
+) -> tuple[int, int, int, Rule] | None:
+    """The first detector (in rule order) with a valid match at `start`, or a valid shorter prefix of one:
+    (begin, end) of its sensitive part, where the match ends, and the rule.
 
     `rejected`'s validator has just turned down `candidate` here: it isn't asked again (validators are
     pure, and the Luhn and issuer checks of a long digit run are the costly part of this path).
@@ -778,15 +829,28 @@ def _alternative(
         own = detector.pattern.match(text, start)
         if own is None:
             continue
-        if detector.validate is None:
-            return own, rule
-        value = own.group()
-        if not (rule is rejected and value == candidate) and detector.validate(value):
-            return own, rule
-        shorter = detector.shorter(own, text)
-        if shorter is not None:
-            return shorter, rule
+        if detector.validate is not None:
+            value = own.group()
+            if (rule is rejected and value == candidate) or not detector.validate(value):
+                shorter = detector.shorter(own, text)
+                if shorter is None:
+                    continue
+                own = shorter
+        begin, finish = own.span("secret") if detector.has_secret_group else own.span()
+        return begin, finish, own.end(), rule
     return None
+
+
+def _info(rule: Rule, order: int) -> tuple[Any, ...]:
+    """What the C compute needs of a rule: (rule, id, code, placeholder, order in the rule list)."""
+    kind = rule.action.type
+    if kind is _REMOVE:
+        code = _CODE_REMOVE_VALUE if rule.keys is not None else _CODE_REMOVE_WHOLE
+    elif kind is _MASK or kind is _HASH:
+        code = _CODE_APPLY
+    else:
+        code = _CODE_REPLACE
+    return (rule, rule.id, code, rule.placeholder, order)
 
 
 def _key_values(text: str) -> list[re.Match[str]]:

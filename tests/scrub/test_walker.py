@@ -80,6 +80,7 @@ def scrubbers() -> tuple[Scrubber, Scrubber]:
     in_c = Scrubber(RULES, b"key", 5.0)
     in_python = Scrubber(RULES, b"key", 5.0)
     in_python._walk = in_python._value
+    in_python._compiled = None  # and the Python compute
     return in_c, in_python
 
 

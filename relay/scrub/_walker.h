@@ -1,0 +1,51 @@
+/*
+ * What _walker.c (the tree walk) and _compute.c (a new string's result) share: the layout of a plan's
+ * `fast` tuple and the Walker object, which holds the scrubber's callbacks.
+ */
+#ifndef RELAY_WALKER_H
+#define RELAY_WALKER_H
+#include "_triggers.h"
+
+/* The layout of _Plan.fast (see engine.py): keep the two in step. F_QUICK is the plan's detector
+ * families as trigger bits, or -1 when its strings always go to the scrubber (user patterns);
+ * F_PAIRS says whether key=value pairs inside strings are looked at; F_SPEC is what compute() reads,
+ * or None where a new string's result comes from the scrubber's Python twin. */
+enum { F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_QUICK, F_PAIRS, F_SPEC, F_SIZE };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *owner;        /* the scrubber: its `_found` collects this payload's sensitive values */
+    PyObject *child;        /* scrubber._child(plan, key) -> plan */
+    PyObject *scrub_string; /* scrubber._scrub_string(text, plan, path, key, meta) -> value */
+    PyObject *redact_whole; /* scrubber._redact_whole(value, rule, path, key, meta) -> value */
+    PyObject *scrub_number; /* scrubber._scrub_number(value, plan, path, key, meta) -> value */
+    PyObject *enter;        /* scrubber._enter(depth): raises past the depth limit */
+    PyObject *checkpoint;   /* scrubber._checkpoint(): the time bound, and pauses on a worker */
+    PyObject *reset;        /* scrubber._reset(): drop every plan and memoized string */
+    PyObject *unchanged;    /* the memoized "nothing to do" result */
+    PyObject *yield_gil;    /* scrubber._yield_gil(): a pause on a worker thread */
+    PyObject *result;       /* engine._Result(value, remarks, found) */
+    PyObject *alternative;  /* scrubber._alternative_span(text, start, rules, rejected, candidate) */
+    PyObject *key_rule;     /* scrubber._key_info_for(name, plan) -> rule info or None */
+    PyObject *apply;        /* scrubber._apply(original, rule) -> (replacement, remark type) */
+    PyObject *template;     /* engine._TEMPLATE, _KEY_VALUE and _FIRST_KEY_VALUE */
+    PyObject *key_value;
+    PyObject *first_key_value;
+    Py_ssize_t max_cached;  /* strings up to this length are memoized */
+    Py_ssize_t cache_limit; /* memoized here since the last reset, before the next one */
+    Py_ssize_t cached;
+    Py_ssize_t max_depth;
+    int pause;
+    unsigned long containers;
+} Walker;
+
+/* Scrubber._compute_python for a plan whose `spec` is set: the _Result, or `unchanged` (new reference). */
+PyObject *relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan);
+
+/* meta.record: add remarks for the value at path + [key] (key may be Py_None). */
+int relay_record(PyObject *meta, PyObject *path, PyObject *key, PyObject *remarks, Py_ssize_t length);
+
+/* Names used by both files, interned once by the module (relay_init_names). */
+int relay_init_names(void);
+
+#endif
