@@ -1,4 +1,4 @@
-"""Type stub for the C tree walk (_walker.c)."""
+"""Type stub for the C tree walk and compute (_walker.c, _compute.c)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,6 +8,8 @@ FAMILIES: tuple[str, ...]
 class Walker:
     def __init__(
         self,
+        *,
+        owner: object,
         child: Callable[..., Any],
         scrub_string: Callable[..., Any],
         redact_whole: Callable[..., Any],
@@ -20,8 +22,18 @@ class Walker:
         cache_limit: int,
         max_depth: int,
         pause: bool,
+        yield_gil: Callable[[], None],
+        result: Callable[..., Any],
+        alternative: Callable[..., Any],
+        key_rule: Callable[..., Any],
+        apply: Callable[..., Any],
+        template: Any,
+        key_value: Any,
+        first_key_value: Any,
     ) -> None: ...
     def walk(
         self, value: Any, plan: Any, path: list[str], meta: dict[str, Any] | None, depth: int, key: str | None
     ) -> Any:
         """Scrubber._value, in C: the value to keep."""
+    def compute(self, text: str, plan: Any) -> Any:
+        """Scrubber._compute_python, in C, for a plan with a spec: the _Result."""

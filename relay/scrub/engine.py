@@ -389,9 +389,7 @@ class Scrubber:
             spec = (
                 FAMILY_BITS[name],
                 pattern,
-                tuple(
-                    None if m is None else (self._infos[id(m[0])], m[1], pattern.groupindex[m[2]]) for m in by_group
-                ),
+                tuple(None if m is None else (self._infos[id(m[0])], m[1], pattern.groupindex[m[2]]) for m in by_group),
                 WINDOWS.get(name),
                 None if starts is None else starts[0],
                 starts is not None and starts[1],

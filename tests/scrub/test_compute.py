@@ -47,7 +47,9 @@ EXTRA: list[Rule] = parse_pack(
     "compute.yml",
 ).rules
 RULES: list[Rule] = [*EXTRA, *load_pack("secrets").rules, *load_pack("pii").rules]
-SHAPES = ["message", "note", "detail", "exception.values.#.value", "request.headers.Cookie", "breadcrumbs.values.#.data.url"]
+SHAPES = [
+    "message", "note", "detail", "exception.values.#.value", "request.headers.Cookie", "breadcrumbs.values.#.data.url"
+]  # fmt: skip
 
 FRAGMENTS = st.sampled_from(
     ["alice@example.com", "'bob@example.org'", "4111 1111 1111 1111", "4111111111111111", "6195018316065435",
