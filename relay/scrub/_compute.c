@@ -30,9 +30,6 @@ relay_init_names(void)
                : -1;
 }
 
-/* A rule's info tuple (engine._info): (rule, id, code, placeholder, order). */
-enum { I_RULE, I_ID, I_CODE, I_PLACEHOLDER, I_ORDER, I_SIZE };
-enum { CODE_REPLACE, CODE_REMOVE_WHOLE, CODE_REMOVE_VALUE, CODE_APPLY };
 /* A family's spec (engine._Family.spec). */
 enum { S_BIT, S_PATTERN, S_MEMBERS, S_WINDOWS, S_STARTS, S_LOWER, S_RULES, S_SIZE };
 
@@ -46,8 +43,14 @@ check_info(PyObject *info)
     return -1;
 }
 
+long
+relay_code_of(PyObject *info)
+{
+    return check_info(info) < 0 ? -1 : PyLong_AsLong(PyTuple_GET_ITEM(info, I_CODE));
+}
+
 static long
-code_of(PyObject *info)
+code_of(PyObject *info) /* of an info already checked */
 {
     return PyLong_AsLong(PyTuple_GET_ITEM(info, I_CODE));
 }
@@ -200,9 +203,8 @@ placeholder_at(const Text *t, Py_ssize_t i)
     return -1;
 }
 
-/* PLACEHOLDER.fullmatch(text, start, end) */
-static int
-is_placeholder(const Text *t, Py_ssize_t start, Py_ssize_t end)
+int
+relay_is_placeholder(const Text *t, Py_ssize_t start, Py_ssize_t end)
 {
     return end > start && placeholder_at(t, start) == end;
 }
@@ -213,16 +215,14 @@ is_quote(Py_UCS4 ch)
     return ch == '\'' || ch == '"';
 }
 
-/* meta.propagates(text[start:end]): the value with quotes stripped (a new reference), Py_None if it
- * doesn't propagate, or NULL on error. */
-static PyObject *
-propagating(PyObject *text, const Text *t, Py_ssize_t start, Py_ssize_t end)
+PyObject *
+relay_propagating(PyObject *text, const Text *t, Py_ssize_t start, Py_ssize_t end)
 {
     while (start < end && is_quote(at(t, start)))
         start++;
     while (end > start && is_quote(at(t, end - 1)))
         end--;
-    if (end - start < 6 || is_placeholder(t, start, end))
+    if (end - start < 6 || relay_is_placeholder(t, start, end))
         Py_RETURN_NONE;
     /* not (value.isalpha() and (value.islower() or value.isupper())) */
     int alpha = 1, lower_ok = 1, upper_ok = 1, has_lower = 0, has_upper = 0;
@@ -486,7 +486,7 @@ pair_span(Walker *self, PyObject *text, const Text *t, PyObject *plan, PyObject 
     Py_XDECREF(name);
     if (info == NULL)
         return -1;
-    if (info != Py_None && !is_placeholder(t, value_start, value_end)) {
+    if (info != Py_None && !relay_is_placeholder(t, value_start, value_end)) {
         PyObject *value = PyUnicode_Substring(text, value_start, value_end);
         PyObject *template = value ? PyObject_CallMethodOneArg(self->template, s_fullmatch, value) : NULL;
         Py_XDECREF(value);
@@ -553,7 +553,7 @@ accept(Spans *spans, const Text *t)
         qsort(spans->items, spans->size, sizeof(Span), by_order_then_start);
     for (Py_ssize_t i = 0; i < spans->size; i++) {
         Span *s = &spans->items[i];
-        keep[i] = !is_placeholder(t, s->start, s->end);
+        keep[i] = !relay_is_placeholder(t, s->start, s->end);
         for (Py_ssize_t j = 0; j < i && keep[i]; j++)
             if (keep[j] && s->start < spans->items[j].end && spans->items[j].start < s->end)
                 keep[i] = 0;
@@ -607,7 +607,7 @@ write_span(Walker *self, PyObject *text, const Text *t, Span *span, Py_ssize_t *
     remark = Py_BuildValue("[OOnn]", PyTuple_GET_ITEM(span->info, I_ID), kind, *length, *length + size);
     if (remark == NULL || PyList_Append(pieces, replacement) < 0 || PyList_Append(remarks, remark) < 0)
         goto done;
-    value = propagating(text, t, span->start, span->end);
+    value = relay_propagating(text, t, span->start, span->end);
     if (value == NULL)
         goto done;
     if (value != Py_None) {
@@ -689,7 +689,7 @@ drop_written(Spans *spans, const Text *t)
 }
 
 PyObject *
-relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan)
+relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan, long bits)
 {
     if (!PyUnicode_Check(text) || !PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 2 ||
         !PyTuple_Check(PyTuple_GET_ITEM(spec, 0))) {
@@ -703,13 +703,14 @@ relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan)
         Py_DECREF(paused);
     }
     Text t = text_of(text);
-    if (safe_shape(&t))
+    if (bits < 0 && safe_shape(&t))
         return Py_NewRef(self->unchanged);
     PyObject *families = PyTuple_GET_ITEM(spec, 0);
     PyObject *result = NULL;
     Spans spans;
     spans_init(&spans);
-    long bits = PyTuple_GET_SIZE(families) ? triggers(&t) : 0;
+    if (bits < 0)
+        bits = PyTuple_GET_SIZE(families) ? triggers(&t) : 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(families); i++) {
         PyObject *family = PyTuple_GET_ITEM(families, i);
         long bit = PyTuple_Check(family) && PyTuple_GET_SIZE(family) ? PyLong_AsLong(PyTuple_GET_ITEM(family, S_BIT)) : 0;

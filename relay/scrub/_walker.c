@@ -83,9 +83,10 @@ is_big(PyObject *value)
 }
 
 /* A string no rule of the plan can match, decided as engine._compute would begin: a safe shape
- * (timestamp, UUID, short number), or no trigger of the plan's families and no key=value pair. */
+ * (timestamp, UUID, short number), or no trigger of the plan's families and no key=value pair.
+ * When the triggers ran on a string that isn't a safe shape, their bits go to *bits. */
 static int
-nothing_to_find(PyObject *text, PyObject *fast)
+nothing_to_find(PyObject *text, PyObject *fast, long *bits)
 {
     long quick = PyLong_AsLong(PyTuple_GET_ITEM(fast, F_QUICK));
     if (quick < 0)
@@ -93,17 +94,19 @@ nothing_to_find(PyObject *text, PyObject *fast)
     Text t = text_of(text);
     if (safe_shape(&t))
         return 1;
-    if (triggers(&t) & quick)
+    *bits = triggers(&t);
+    if (*bits & quick)
         return 0;
     return PyTuple_GET_ITEM(fast, F_PAIRS) != Py_True ||
            PyUnicode_FindChar(text, '=', 0, t.size, 1) == -1;
 }
 
 /* A string the plan scans, whose memoized result isn't "unchanged" and that something may match:
- * 1 if it needs the scrubber. */
+ * 1 if it needs the scrubber (and *bits its trigger bits, when they were worked out: else -1). */
 static int
-needs_scan(Walker *self, PyObject *text, PyObject *fast)
+needs_scan(Walker *self, PyObject *text, PyObject *fast, long *bits)
 {
+    *bits = -1;
     if (PyTuple_GET_ITEM(fast, F_SCAN) != Py_True)
         return 0;
     Py_ssize_t min_len = PyLong_AsSsize_t(PyTuple_GET_ITEM(fast, F_MIN_LEN));
@@ -115,7 +118,7 @@ needs_scan(Walker *self, PyObject *text, PyObject *fast)
     if (memo == NULL) {
         if (PyErr_Occurred())
             return -1;
-        if (!nothing_to_find(text, fast))
+        if (!nothing_to_find(text, fast, bits))
             return 1;
         /* Memoized as the scrubber would (and bounded the same way): a repeat costs a lookup. */
         if (PyUnicode_GET_LENGTH(text) <= self->max_cached) {
@@ -134,11 +137,24 @@ needs_scan(Walker *self, PyObject *text, PyObject *fast)
     return memo != self->unchanged;
 }
 
+/* Add a value found sensitive, (original, (replacement, rule id, remark type)), to the scrubber's `_found`
+ * (when it collects them: scrub_event does, for replacing other occurrences). */
+static int
+collect(Walker *self, PyObject *original, PyObject *entry)
+{
+    PyObject *collected = PyObject_GetAttr(self->owner, str_collected);
+    if (collected == NULL)
+        return -1;
+    int failed = PyDict_Check(collected) && PyDict_SetDefault(collected, original, entry) == NULL;
+    Py_DECREF(collected);
+    return failed ? -1 : 0;
+}
+
 /* Scrubber._scrub_string: a string's memoized or new result, recorded in `_meta` (new reference to the
  * value to keep). Where the plan has no spec (user patterns, allowlists) the scrubber does it all. */
 static PyObject *
 scrub_text(Walker *self, PyObject *text, PyObject *plan, PyObject *fast, PyObject *path, PyObject *key,
-           PyObject *meta)
+           PyObject *meta, long bits)
 {
     PyObject *spec = PyTuple_GET_ITEM(fast, F_SPEC);
     if (spec == Py_None)
@@ -155,7 +171,7 @@ scrub_text(Walker *self, PyObject *text, PyObject *plan, PyObject *fast, PyObjec
             return NULL;
         }
         else {
-            result = relay_compute(self, text, spec, plan);
+            result = relay_compute(self, text, spec, plan, bits);
             if (result == NULL || PyDict_SetItem(strings, text, result) < 0) {
                 Py_XDECREF(result);
                 return NULL;
@@ -172,7 +188,7 @@ scrub_text(Walker *self, PyObject *text, PyObject *plan, PyObject *fast, PyObjec
         }
     }
     else {
-        result = relay_compute(self, text, spec, plan);
+        result = relay_compute(self, text, spec, plan, bits);
         if (result == NULL)
             return NULL;
     }
@@ -180,7 +196,7 @@ scrub_text(Walker *self, PyObject *text, PyObject *plan, PyObject *fast, PyObjec
         Py_DECREF(result);
         return Py_NewRef(text);
     }
-    PyObject *value = NULL, *found = NULL, *collected = NULL;
+    PyObject *value = NULL, *found = NULL;
     PyObject *remarks = PyObject_GetAttr(result, str_remarks);
     if (remarks == NULL || relay_record(meta, path, key, remarks, size) < 0)
         goto done;
@@ -188,27 +204,64 @@ scrub_text(Walker *self, PyObject *text, PyObject *plan, PyObject *fast, PyObjec
     found = PyObject_GetAttr(result, str_found);
     if (found == NULL)
         goto done;
-    if (PyList_Check(found) && PyList_GET_SIZE(found)) {
-        collected = PyObject_GetAttr(self->owner, str_collected);
-        if (collected == NULL)
+    for (Py_ssize_t i = 0; PyList_Check(found) && i < PyList_GET_SIZE(found); i++) {
+        PyObject *pair = PyList_GET_ITEM(found, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a found value is (original, replacement)");
             goto done;
-        for (Py_ssize_t i = 0; PyDict_Check(collected) && i < PyList_GET_SIZE(found); i++) {
-            PyObject *pair = PyList_GET_ITEM(found, i);
-            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-                PyErr_SetString(PyExc_TypeError, "a found value is (original, replacement)");
-                goto done;
-            }
-            if (PyDict_SetDefault(collected, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) == NULL)
-                goto done;
         }
+        if (collect(self, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0)
+            goto done;
     }
     value = PyObject_GetAttr(result, str_value);
 done:
     Py_XDECREF(remarks);
     Py_XDECREF(found);
-    Py_XDECREF(collected);
     Py_DECREF(result);
     return value;
+}
+
+/* Scrubber._redact_whole for a string under a key rule that replaces or removes it; anything else
+ * (typed attributes, numbers, containers, mask and hash) is the scrubber's. */
+static PyObject *
+redact(Walker *self, PyObject *value, PyObject *fast, PyObject *path, PyObject *key, PyObject *meta)
+{
+    PyObject *info = PyTuple_GET_ITEM(fast, F_KEY_INFO);
+    long code = PyUnicode_CheckExact(value) && PyTuple_Check(info) ? relay_code_of(info) : CODE_APPLY;
+    if (code == -1 && PyErr_Occurred())
+        return NULL;
+    if (code == CODE_APPLY)
+        return PyObject_CallFunctionObjArgs(self->redact_whole, value, PyTuple_GET_ITEM(fast, F_KEY_RULE), path, key,
+                                            meta, NULL);
+    PyObject *id = PyTuple_GET_ITEM(info, I_ID);
+    Py_ssize_t size = PyUnicode_GET_LENGTH(value);
+    if (code != CODE_REPLACE) { /* remove: the value goes */
+        PyObject *remarks = Py_BuildValue("[[Os]]", id, "x");
+        int failed = remarks == NULL || relay_record(meta, path, key, remarks, size) < 0;
+        Py_XDECREF(remarks);
+        return failed ? NULL : Py_NewRef(Py_None);
+    }
+    Text t = text_of(value);
+    PyObject *replacement = PyTuple_GET_ITEM(info, I_PLACEHOLDER);
+    if (relay_is_placeholder(&t, 0, t.size)) /* already scrubbed: scrubbing stays idempotent */
+        return Py_NewRef(value);
+    int same = PyUnicode_Compare(replacement, value);
+    if (same == -1 && PyErr_Occurred())
+        return NULL;
+    if (same == 0)
+        return Py_NewRef(value);
+    PyObject *remarks = Py_BuildValue("[[Osnn]]", id, "s", (Py_ssize_t)0, PyUnicode_GET_LENGTH(replacement));
+    PyObject *original = NULL, *entry = NULL;
+    int failed = remarks == NULL || relay_record(meta, path, key, remarks, size) < 0 ||
+                 (original = relay_propagating(value, &t, 0, t.size)) == NULL;
+    if (!failed && original != Py_None) {
+        entry = Py_BuildValue("(OOs)", replacement, id, "s");
+        failed = entry == NULL || collect(self, original, entry) < 0;
+    }
+    Py_XDECREF(remarks);
+    Py_XDECREF(original);
+    Py_XDECREF(entry);
+    return failed ? NULL : Py_NewRef(replacement);
 }
 
 /* Scrubber._value: scrub one value whose plan is known (new reference to the value to keep). */
@@ -222,14 +275,14 @@ walk_value(Walker *self, PyObject *value, PyObject *plan, PyObject *path, PyObje
     PyObject *result = NULL;
     PyObject *key_rule = PyTuple_GET_ITEM(fast, F_KEY_RULE);
     if (key_rule != Py_None && value != Py_None && !PyBool_Check(value)) {
-        result = PyObject_CallFunctionObjArgs(self->redact_whole, value, key_rule, path, key, meta, NULL);
+        result = redact(self, value, fast, path, key, meta);
     }
     else if (PyUnicode_CheckExact(value)) {
         Py_ssize_t min_len = PyLong_AsSsize_t(PyTuple_GET_ITEM(fast, F_MIN_LEN));
         if (min_len == -1 && PyErr_Occurred())
             goto done;
         if (PyTuple_GET_ITEM(fast, F_SCAN) == Py_True && PyUnicode_GET_LENGTH(value) >= min_len)
-            result = scrub_text(self, value, plan, fast, path, key, meta);
+            result = scrub_text(self, value, plan, fast, path, key, meta, -1);
         else
             result = Py_NewRef(value);
     }
@@ -284,19 +337,20 @@ dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject
     PyObject *key_rule = PyTuple_GET_ITEM(child_fast, F_KEY_RULE);
     if (is_str) {
         if (key_rule != Py_None) {
-            result = PyObject_CallFunctionObjArgs(self->redact_whole, value, key_rule, path, key, meta, NULL);
+            result = redact(self, value, child_fast, path, key, meta);
         }
         else {
-            int scan = needs_scan(self, value, child_fast);
+            long bits;
+            int scan = needs_scan(self, value, child_fast, &bits);
             if (scan > 0)
-                result = scrub_text(self, value, child, child_fast, path, key, meta);
+                result = scrub_text(self, value, child, child_fast, path, key, meta, bits);
             else if (scan == 0)
                 result = Py_NewRef(value);
         }
     }
     else if (is_container) {
         if (key_rule != Py_None) {
-            result = PyObject_CallFunctionObjArgs(self->redact_whole, value, key_rule, path, key, meta, NULL);
+            result = redact(self, value, child_fast, path, key, meta);
         }
         else if (PyList_Append(path, key) == 0) {
             int failed = PyDict_CheckExact(value) ? walk_dict(self, value, child, path, meta, depth + 1)
@@ -311,7 +365,7 @@ dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject
         result = walk_value(self, value, child, path, meta, depth, key);
     }
     else if (key_rule != Py_None) { /* only a key rule applies to a float ({"password": 1.5}) */
-        result = PyObject_CallFunctionObjArgs(self->redact_whole, value, key_rule, path, key, meta, NULL);
+        result = redact(self, value, child_fast, path, key, meta);
     }
     else {
         result = Py_NewRef(value);
@@ -424,10 +478,11 @@ walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObjec
     int numbers = PyTuple_GET_ITEM(child_fast, F_NUMBERS) == Py_True;
     for (Py_ssize_t index = 0; !failed && index < PyList_GET_SIZE(items); index++) {
         PyObject *value = PyList_GET_ITEM(items, index);
+        long bits = -1;
         if (key_rule == Py_None) {
             /* The cheap cases first: strings with nothing to do, and numbers no rule looks at. */
             if (PyUnicode_CheckExact(value)) {
-                int scan = needs_scan(self, value, child_fast);
+                int scan = needs_scan(self, value, child_fast, &bits);
                 if (scan <= 0) {
                     failed = scan < 0;
                     continue;
@@ -459,7 +514,7 @@ walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObjec
         Py_INCREF(value);
         PyObject *new;
         if (PyUnicode_CheckExact(value) && key_rule == Py_None)
-            new = scrub_text(self, value, child, child_fast, path, label, meta);
+            new = scrub_text(self, value, child, child_fast, path, label, meta, bits);
         else
             new = walk_value(self, value, child, path, meta, depth, label);
         Py_DECREF(label);
@@ -616,7 +671,7 @@ Walker_compute(Walker *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyTuple_GET_ITEM(fast, F_SPEC) == Py_None)
         PyErr_SetString(PyExc_ValueError, "this plan's strings need the scrubber's Python compute");
     else
-        result = relay_compute(self, args[0], PyTuple_GET_ITEM(fast, F_SPEC), args[1]);
+        result = relay_compute(self, args[0], PyTuple_GET_ITEM(fast, F_SPEC), args[1], -1);
     Py_DECREF(fast);
     return result;
 }

@@ -10,7 +10,12 @@
  * families as trigger bits, or -1 when its strings always go to the scrubber (user patterns);
  * F_PAIRS says whether key=value pairs inside strings are looked at; F_SPEC is what compute() reads,
  * or None where a new string's result comes from the scrubber's Python twin. */
-enum { F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_QUICK, F_PAIRS, F_SPEC, F_SIZE };
+enum {
+    F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_QUICK, F_PAIRS, F_SPEC, F_KEY_INFO, F_SIZE
+};
+/* A rule's info tuple (engine._info), and what its code says to do with what it matches. */
+enum { I_RULE, I_ID, I_CODE, I_PLACEHOLDER, I_ORDER, I_SIZE };
+enum { CODE_REPLACE, CODE_REMOVE_WHOLE, CODE_REMOVE_VALUE, CODE_APPLY };
 
 typedef struct {
     PyObject_HEAD
@@ -39,11 +44,22 @@ typedef struct {
     unsigned long containers;
 } Walker;
 
-/* Scrubber._compute_python for a plan whose `spec` is set: the _Result, or `unchanged` (new reference). */
-PyObject *relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan);
+/* Scrubber._compute_python for a plan whose `spec` is set: the _Result, or `unchanged` (new reference).
+ * `bits`: the string's trigger bits when the caller has them (it is then not a safe shape), else -1. */
+PyObject *relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan, long bits);
 
 /* meta.record: add remarks for the value at path + [key] (key may be Py_None). */
 int relay_record(PyObject *meta, PyObject *path, PyObject *key, PyObject *remarks, Py_ssize_t length);
+
+/* The code of a rule info (-1 with an error set if it isn't one). */
+long relay_code_of(PyObject *info);
+
+/* meta.PLACEHOLDER.fullmatch(text, start, end) */
+int relay_is_placeholder(const Text *t, Py_ssize_t start, Py_ssize_t end);
+
+/* meta.propagates(text[start:end]): that value with quotes stripped (new reference), Py_None if it doesn't
+ * propagate, or NULL on error. */
+PyObject *relay_propagating(PyObject *text, const Text *t, Py_ssize_t start, Py_ssize_t end);
 
 /* Names used by both files, interned once by the module (relay_init_names). */
 int relay_init_names(void);

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import os
 import re
 import time
@@ -96,6 +95,7 @@ class _Plan:
     keep: bool  # an allowlist rule covers this subtree
     dead: bool  # no rule can apply here or beneath: skip the subtree
     key_rule: Rule | None  # the node's key names a sensitive value: redact it whole
+    key_info: tuple[Any, ...] | None  # that rule's info (`_info`), for the C walker
     detector_rules: tuple[Rule, ...]  # built-in detectors, in rule order
     families: tuple[_Family, ...]  # those detectors grouped by family, each one alternation
     pattern_rules: tuple[Rule, ...]  # user regexes (the `regex` module, with timeouts)
@@ -108,7 +108,7 @@ class _Plan:
     item: _Plan | None = None
     strings: dict[str, _Result] = field(default_factory=dict)
     # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, children, numbers,
-    # quick, pairs, spec); quick is the families' trigger bits when the walker may decide a new string has
+    # quick, pairs, spec, key_info); quick is the families' trigger bits when the walker may decide a new string has
     # nothing to find as `_compute` would (safe shape, or no trigger and no key=value pair), else -1; spec is
     # what the C compute needs, (family specs, pairs), or None where strings need `_compute_python` (user
     # patterns and allowlists, or no C parts).
@@ -138,7 +138,21 @@ class _Plan:
             quick,
             pairs,
             self.spec,
+            self.key_info,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """What the rules give at every shape that selects the same selectors (a plan's shape-independent part)."""
+
+    keep: bool
+    keep_keys: tuple[Rule, ...]
+    key_rules: tuple[Rule, ...]
+    detector_rules: tuple[Rule, ...]
+    pattern_rules: tuple[Rule, ...]
+    keep_rules: tuple[Rule, ...]
+    families: tuple[_Family, ...]
 
 
 @dataclass(slots=True)
@@ -180,10 +194,15 @@ class Scrubber:
         self._keep_strings = [r for r in keep if r.detector is not None or r.pattern is not None]
         self._key_rules = [r for r in act if r.keys is not None]
         self._string_rules = [r for r in act if r.detector is not None or r.pattern is not None]
+        # Each distinct selector, evaluated once per new shape; shapes that select the same ones share a _Selection.
+        distinct = {id(r.selector): r.selector for r in (*keep, *act)}
+        self._selectors = tuple(distinct.values())
+        self._selector_index = {key: index for index, key in enumerate(distinct)}
+        self._reach = tuple({id(r.selector): r.selector for r in (*self._string_rules, *self._key_rules)}.values())
+        self._selections: dict[tuple[bool, ...], _Selection] = {}
         self._combined: dict[tuple[str, ...], re.Pattern[str]] = {}
         self._family_sets: dict[tuple[int, ...], tuple[_Family, ...]] = {}
         self._key_names: dict[tuple[tuple[Rule, ...], str], Rule | None] = {}
-        self._plan_ids = itertools.count(1)
         self._cached = 0
         self._root = self._make_plan("", "")
         self._deadline = 0.0
@@ -317,48 +336,57 @@ class Scrubber:
         self._cached = 0
 
     def _make_plan(self, shape: str, key: str) -> _Plan:
-        matches: dict[int, bool] = {}  # rules share selectors: evaluate each distinct one once
-
-        def selected(rule: Rule) -> bool:
-            found = matches.get(id(rule.selector))
-            if found is None:
-                found = matches[id(rule.selector)] = rule.selector.matches(shape)
-            return found
-
-        keep = any(selected(r) for r in self._keep_subtree)
+        selected = tuple(selector.matches(shape) for selector in self._selectors)
+        selection = self._selections.get(selected)
+        if selection is None:
+            if len(self._selections) > _CACHE_LIMIT:
+                self._selections.clear()
+            selection = self._selections[selected] = self._select(selected)
         key_rule = None
-        if key and key != "#":
+        if key and key != "#" and selection.key_rules:
             normalized = normalize_key(key)
-            kept = any(r.keys is not None and r.keys.fullmatch(normalized) and selected(r) for r in self._keep_keys)
-            if not kept:
-                for rule in self._key_rules:
-                    if rule.keys is not None and rule.keys.fullmatch(normalized) and selected(rule):
+            if not any(r.keys is not None and r.keys.fullmatch(normalized) for r in selection.keep_keys):
+                for rule in selection.key_rules:
+                    if rule.keys is not None and rule.keys.fullmatch(normalized):
                         key_rule = rule
                         break
-        strings = [r for r in self._string_rules if selected(r)]
-        detector_rules = tuple(r for r in strings if r.detector is not None)
-        pattern_rules = tuple(r for r in strings if r.pattern is not None)
-        key_rules = tuple(r for r in self._key_rules if selected(r))
         dead = (
             key_rule is None
-            and not strings
-            and not key_rules
-            and not any(
-                sel.may_match_within(shape)
-                for sel in {id(r.selector): r.selector for r in (*self._string_rules, *self._key_rules)}.values()
-            )
+            and not selection.detector_rules
+            and not selection.pattern_rules
+            and not selection.key_rules
+            and not any(selector.may_match_within(shape) for selector in self._reach)
         )
         return _Plan(
             shape=shape,
-            keep=keep,
+            keep=selection.keep,
             dead=dead,
             key_rule=key_rule,
+            key_info=None if key_rule is None else self._infos[id(key_rule)],
+            detector_rules=selection.detector_rules,
+            families=selection.families,
+            pattern_rules=selection.pattern_rules,
+            keep_rules=selection.keep_rules,
+            key_rules=selection.key_rules,
+            min_len=1 if selection.pattern_rules else 3 if self._key_rules else _MIN_DETECTOR_LENGTH,
+        )
+
+    def _select(self, selected: tuple[bool, ...]) -> _Selection:
+        """The rules of the selectors marked in `selected` (in the order of `self._selectors`), in rule order."""
+
+        def chosen(rules: Sequence[Rule]) -> tuple[Rule, ...]:
+            return tuple(r for r in rules if selected[self._selector_index[id(r.selector)]])
+
+        strings = chosen(self._string_rules)
+        detector_rules = tuple(r for r in strings if r.detector is not None)
+        return _Selection(
+            keep=bool(chosen(self._keep_subtree)),
+            keep_keys=chosen(self._keep_keys),
+            key_rules=chosen(self._key_rules),
             detector_rules=detector_rules,
+            pattern_rules=tuple(r for r in strings if r.pattern is not None),
+            keep_rules=chosen(self._keep_strings),
             families=self._families(detector_rules),
-            pattern_rules=pattern_rules,
-            keep_rules=tuple(r for r in self._keep_strings if selected(r)),
-            key_rules=key_rules,
-            min_len=1 if pattern_rules else 3 if self._key_rules else _MIN_DETECTOR_LENGTH,
         )
 
     def _families(self, rules: tuple[Rule, ...]) -> tuple[_Family, ...]:
