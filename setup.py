@@ -6,7 +6,8 @@
 from setuptools import Extension, setup
 
 TRIGGERS = "relay/scrub/_triggers.h"  # shared by both
-WALKER = ["relay/scrub/_walker.c", "relay/scrub/_compute.c"]  # the walk, and a new string's result
+# the walk, a new string's result, and where detectors' matches can begin
+WALKER = ["relay/scrub/_walker.c", "relay/scrub/_compute.c", "relay/scrub/_scans.c"]
 
 setup(
     ext_modules=[

@@ -31,7 +31,8 @@ relay_init_names(void)
 }
 
 /* A family's spec (engine._Family.spec). */
-enum { S_BIT, S_PATTERN, S_MEMBERS, S_WINDOWS, S_STARTS, S_LOWER, S_RULES, S_SIZE };
+/* S_SCAN: the family's bit when _scans.c finds where its matches can be (its STARTS and WINDOWS), else 0. */
+enum { S_BIT, S_PATTERN, S_MEMBERS, S_WINDOWS, S_STARTS, S_LOWER, S_RULES, S_SCAN, S_SIZE };
 
 static int
 check_info(PyObject *info)
@@ -280,15 +281,26 @@ ranges_add(Ranges *r, Py_ssize_t low, Py_ssize_t high)
     return 0;
 }
 
-/* Scrubber._ranges: windows around the runs that the family's filter finds worth scanning. */
+/* Scrubber._ranges: windows around the runs that the family's filter finds worth scanning (the numeric
+ * family's found by _scans.c when `scan` says so). */
 static int
-windows_of(PyObject *text, Py_ssize_t size, PyObject *windows, Ranges *out)
+windows_of(PyObject *text, const Text *t, PyObject *windows, long scan, Ranges *out)
 {
     PyObject *runs, *worth;
-    Py_ssize_t before, after;
+    Py_ssize_t before, after, size = t->size;
     if (!PyTuple_Check(windows) || !PyArg_ParseTuple(windows, "OnnO", &runs, &before, &after, &worth))
         return -1;
     Py_ssize_t pos = 0;
+    if (scan == NUMERIC) {
+        Py_ssize_t start, end;
+        while (relay_next_run(t, pos, &start, &end)) {
+            pos = end;
+            if (relay_worth_scanning(t, start, end) &&
+                ranges_add(out, start > before ? start - before : 0, end + after < size ? end + after : size) < 0)
+                return -1;
+        }
+        return 0;
+    }
     while (pos <= size) {
         PyObject *run = regex(s_search, runs, text, pos, -1);
         if (run == NULL)
@@ -319,30 +331,40 @@ windows_of(PyObject *text, Py_ssize_t size, PyObject *windows, Ranges *out)
 /* The match at the next candidate position in [pos, high): a new reference, Py_None when there is none
  * left (then *next is high), or NULL on error; *next is where to look on if it is None at a candidate. */
 static PyObject *
-next_match(PyObject *pattern, PyObject *starts, PyObject *haystack, PyObject *text, Py_ssize_t pos, Py_ssize_t high,
-           Py_ssize_t *next)
+next_match(PyObject *pattern, PyObject *starts, long scan, PyObject *haystack, PyObject *text, const Text *t,
+           Py_ssize_t pos, Py_ssize_t high, Py_ssize_t *next)
 {
     if (starts == Py_None) {
         *next = high;
         return regex(s_search, pattern, text, pos, high);
     }
-    PyObject *candidate = regex(s_search, starts, haystack, pos, high);
-    if (candidate == NULL || candidate == Py_None) {
-        *next = high;
-        return candidate;
-    }
     Py_ssize_t start, end;
-    int failed = match_span(candidate, 0, &start, &end);
-    Py_DECREF(candidate);
-    if (failed)
-        return NULL;
+    if (scan) {
+        start = relay_next_start(scan, t, pos, high);
+        if (start < 0) {
+            *next = high;
+            Py_RETURN_NONE;
+        }
+    }
+    else {
+        PyObject *candidate = regex(s_search, starts, haystack, pos, high);
+        if (candidate == NULL || candidate == Py_None) {
+            *next = high;
+            return candidate;
+        }
+        int failed = match_span(candidate, 0, &start, &end);
+        Py_DECREF(candidate);
+        if (failed)
+            return NULL;
+    }
     *next = start + 1;
     return regex(s_match, pattern, text, start, high);
 }
 
 static int
-family_spans(Walker *self, PyObject *text, Py_ssize_t size, PyObject *family, Spans *out)
+family_spans(Walker *self, PyObject *text, const Text *t, PyObject *family, Spans *out)
 {
+    Py_ssize_t size = t->size;
     if (!PyTuple_CheckExact(family) || PyTuple_GET_SIZE(family) != S_SIZE) {
         PyErr_SetString(PyExc_TypeError, "a family spec has the layout of engine._Family.spec");
         return -1;
@@ -350,6 +372,9 @@ family_spans(Walker *self, PyObject *text, Py_ssize_t size, PyObject *family, Sp
     PyObject *pattern = PyTuple_GET_ITEM(family, S_PATTERN), *members = PyTuple_GET_ITEM(family, S_MEMBERS);
     PyObject *windows = PyTuple_GET_ITEM(family, S_WINDOWS), *starts = PyTuple_GET_ITEM(family, S_STARTS);
     PyObject *rules = PyTuple_GET_ITEM(family, S_RULES);
+    long scan = PyLong_AsLong(PyTuple_GET_ITEM(family, S_SCAN));
+    if (scan == -1 && PyErr_Occurred())
+        return -1;
     if (!PyTuple_Check(members)) {
         PyErr_SetString(PyExc_TypeError, "a family's members must be a tuple");
         return -1;
@@ -361,7 +386,7 @@ family_spans(Walker *self, PyObject *text, Py_ssize_t size, PyObject *family, Sp
     if (windows == Py_None) {
         ranges_add(&ranges, 0, size);
     }
-    else if (windows_of(text, size, windows, &ranges) < 0) {
+    else if (windows_of(text, t, windows, scan, &ranges) < 0) {
         goto done;
     }
     if (ranges.size == 0) {
@@ -370,10 +395,12 @@ family_spans(Walker *self, PyObject *text, Py_ssize_t size, PyObject *family, Sp
     }
     haystack = Py_NewRef(text);
     if (starts != Py_None && PyTuple_GET_ITEM(family, S_LOWER) == Py_True) {
-        if (PyUnicode_IS_ASCII(text)) { /* ASCII only: positions don't move */
-            Py_SETREF(haystack, PyObject_CallMethodNoArgs(text, s_lower));
-            if (haystack == NULL)
-                goto done;
+        if (PyUnicode_IS_ASCII(text)) { /* ASCII only: positions don't move (the C scan lowers as it goes) */
+            if (!scan) {
+                Py_SETREF(haystack, PyObject_CallMethodNoArgs(text, s_lower));
+                if (haystack == NULL)
+                    goto done;
+            }
         }
         else {
             starts = Py_None;
@@ -385,7 +412,7 @@ family_spans(Walker *self, PyObject *text, Py_ssize_t size, PyObject *family, Sp
         Py_ssize_t pos = ranges.items[r].low > done_at ? ranges.items[r].low : done_at;
         while (pos < high) {
             Py_ssize_t next;
-            PyObject *match = next_match(pattern, starts, haystack, text, pos, high, &next);
+            PyObject *match = next_match(pattern, starts, scan, haystack, text, t, pos, high, &next);
             if (match == NULL)
                 goto done;
             if (match == Py_None) {
@@ -716,7 +743,7 @@ relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan, long
         long bit = PyTuple_Check(family) && PyTuple_GET_SIZE(family) ? PyLong_AsLong(PyTuple_GET_ITEM(family, S_BIT)) : 0;
         if (bit == -1 && PyErr_Occurred())
             goto done;
-        if ((bit & bits) && family_spans(self, text, t.size, family, &spans) < 0)
+        if ((bit & bits) && family_spans(self, text, &t, family, &spans) < 0)
             goto done;
     }
     if (PyTuple_GET_ITEM(spec, 1) == Py_True && PyUnicode_FindChar(text, '=', 0, t.size, 1) >= 0 &&

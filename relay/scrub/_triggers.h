@@ -135,7 +135,7 @@ token_prefix(const Text *t, Py_ssize_t i, Py_UCS4 ch)
     }
 }
 
-static long
+static inline long
 triggers(const Text *t)
 {
     long found = 0;
@@ -291,7 +291,7 @@ number_shape(const Text *t)
     return i == t->size;
 }
 
-static int
+static inline int
 safe_shape(const Text *t)
 {
     return timestamp_shape(t) || uuid_shape(t) || number_shape(t);

@@ -696,8 +696,53 @@ static PyTypeObject WalkerType = {
     .tp_methods = Walker_methods,
 };
 
+/* -- _scans.c, for its tests ---------------------------------------------------------------------- */
+
+static PyObject *
+py_next_start(PyObject *module, PyObject *args)
+{
+    long family;
+    PyObject *text;
+    Py_ssize_t pos, high;
+    if (!PyArg_ParseTuple(args, "lUnn:next_start", &family, &text, &pos, &high))
+        return NULL;
+    Text t = text_of(text);
+    return PyLong_FromSsize_t(relay_next_start(family, &t, pos, high));
+}
+
+static PyObject *
+py_next_run(PyObject *module, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t pos, start, end;
+    if (!PyArg_ParseTuple(args, "Un:next_run", &text, &pos))
+        return NULL;
+    Text t = text_of(text);
+    if (!relay_next_run(&t, pos, &start, &end))
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nn)", start, end);
+}
+
+static PyObject *
+py_worth_scanning(PyObject *module, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t start, end;
+    if (!PyArg_ParseTuple(args, "Unn:worth_scanning", &text, &start, &end))
+        return NULL;
+    Text t = text_of(text);
+    return PyBool_FromLong(relay_worth_scanning(&t, start, end));
+}
+
+static PyMethodDef module_methods[] = {
+    {"next_start", py_next_start, METH_VARARGS, "next_start(family_bit, text, pos, high): where a match can begin, or -1."},
+    {"next_run", py_next_run, METH_VARARGS, "next_run(text, pos): the next numeric run's (start, end), or None."},
+    {"worth_scanning", py_worth_scanning, METH_VARARGS, "worth_scanning(text, start, end): the numeric run filter."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef walker_module = {
-    PyModuleDef_HEAD_INIT, "relay.scrub._walker", "The scrub engine's tree walk, in C.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "relay.scrub._walker", "The scrub engine's tree walk, in C.", -1, module_methods,
 };
 
 PyMODINIT_FUNC

@@ -61,6 +61,12 @@ int relay_is_placeholder(const Text *t, Py_ssize_t start, Py_ssize_t end);
  * propagate, or NULL on error. */
 PyObject *relay_propagating(PyObject *text, const Text *t, Py_ssize_t start, Py_ssize_t end);
 
+/* _scans.c: where the next match of a family (NUMERIC, WORDS or TOKEN) can begin in [pos, high), or -1;
+ * the next numeric run at or after pos (1, and its span, or 0); and whether a run is worth scanning. */
+Py_ssize_t relay_next_start(long family, const Text *t, Py_ssize_t pos, Py_ssize_t high);
+int relay_next_run(const Text *t, Py_ssize_t pos, Py_ssize_t *start, Py_ssize_t *end);
+int relay_worth_scanning(const Text *t, Py_ssize_t start, Py_ssize_t end);
+
 /* Names used by both files, interned once by the module (relay_init_names). */
 int relay_init_names(void);
 

@@ -5,6 +5,15 @@ from typing import Any
 
 FAMILIES: tuple[str, ...]
 
+def next_start(family: int, text: str, pos: int, high: int) -> int:
+    """Where a match of the family (numeric, words or token bit) can begin in [pos, high), or -1."""
+
+def next_run(text: str, pos: int) -> tuple[int, int] | None:
+    """The next run of detectors._NUMERIC_RUN at or after pos."""
+
+def worth_scanning(text: str, start: int, end: int) -> bool:
+    """detectors._numeric_run_worth_scanning."""
+
 class Walker:
     def __init__(
         self,

@@ -63,6 +63,8 @@ _REPLACE, _REMOVE, _MASK, _HASH = ActionType.REPLACE, ActionType.REMOVE, ActionT
 # What the C compute (_compute.c) does with a span of a rule, as `_apply` and `_compute` would: write the
 # placeholder, remove the whole value, drop a key=value pair's value, or call `_apply` (mask, hash).
 _CODE_REPLACE, _CODE_REMOVE_WHOLE, _CODE_REMOVE_VALUE, _CODE_APPLY = range(4)
+# Families whose STARTS (and WINDOWS) the C compute finds itself (_scans.c), without their regexes.
+_C_SCANS = frozenset({"numeric", "words", "token"})
 
 Remark = list[Any]
 
@@ -83,7 +85,7 @@ class _Family:
     windows: tuple[re.Pattern[str], int, int, Callable[[str, int, int], bool]] | None = None  # scan only near runs
     starts: tuple[re.Pattern[str], bool] | None = None  # where matches can begin (and whether in lowercase)
     # What the C compute reads: (bit, pattern, members as (rule info, validator, secret group number) by
-    # group number, windows, starts regex or None, starts in lowercase, rules).
+    # group number, windows, starts regex or None, starts in lowercase, rules, bit if in _C_SCANS else 0).
     spec: tuple[Any, ...] = ()
 
 
@@ -422,6 +424,7 @@ class Scrubber:
                 None if starts is None else starts[0],
                 starts is not None and starts[1],
                 tuple(members),
+                FAMILY_BITS[name] if name in _C_SCANS else 0,
             )
             families.append(
                 _Family(FAMILY_BITS[name], tuple(members), pattern, tuple(by_group), WINDOWS.get(name), starts, spec)

@@ -1,0 +1,67 @@
+"""The C scans (`_scans.c`) find what the detectors' STARTS and WINDOWS regexes find, on any text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from relay.scrub import detectors, engine
+
+pytestmark = pytest.mark.skipif(engine.Walker is None, reason="the C walk is not built")
+
+if engine.Walker is not None:
+    from relay.scrub import _walker
+
+# Characters around which the scans decide things, and some that look alike (other scripts' digits,
+# Kelvin sign, title case, an ASCII look-alike).
+ALPHABET = st.sampled_from(
+    list("0123456789+()[]-./ :=_'\"AZaz") + ["٣", "٤", "K", "ǅ", "İ", "é", "\n"]
+    + ["pass", "PWD", "Private", "secret", "sess", "sid", "sig", "client", "csrf", "cred", "token", "access",
+       "auth", "api", "aws", "refresh", "id", "xsrf", "x-amz", "key", "bearer", "basic", "digest", "negotiate",
+       "-----BEGIN", "eyJ", "AKIA", "ASIA", "AIza", "ghp_", "gho", "github_pat_", "glpat-", "glabcdef-", "glx-",
+       "xox", "https://hooks", "sk_", "sk-", "rk_", "whsec_", "ya29.", "GOCSPX-", "GB", "DE", "4111"]
+)  # fmt: skip
+TEXTS = st.lists(ALPHABET, max_size=40).map("".join)
+
+
+def regex_start(family: str, text: str, pos: int, high: int) -> int:
+    """Where STARTS[family] finds the next candidate (on the lowered text where it says so), or -1."""
+    pattern, lowered = detectors.STARTS[family]
+    found = pattern.search(text.lower() if lowered else text, pos, high)
+    return -1 if found is None else found.start()
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=TEXTS, family=st.sampled_from(["numeric", "words", "token"]), data=st.data())
+@example(text="ab12 (415) 555-0100", family="numeric", data=None)
+@example(text="glabcde-x glab-", family="token", data=None)
+def test_next_start_agrees_with_the_starts_regex(text: str, family: str, data: st.DataObject | None) -> None:
+    """From any position and up to any end, the C scan and the regex give the same next candidate."""
+    if family == "words" and not text.isascii():
+        return  # the engine scans non-ASCII text in full (lowering could move positions)
+    bounds = [(0, len(text)), (1, len(text) - 2), (3, len(text))]
+    if data is not None:
+        pos = data.draw(st.integers(0, len(text)))
+        bounds.append((pos, data.draw(st.integers(pos, len(text)))))
+    bit = detectors.FAMILY_BITS[family]
+    for pos, high in bounds:
+        if 0 <= pos <= high:
+            assert _walker.next_start(bit, text, pos, high) == regex_start(family, text, pos, high)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=TEXTS)
+@example(text="v1.2.3.4 and 2024-05-01, 12 34 56 7")
+@example(text="GB82 1234 5678 ٣٣٣٣")
+def test_numeric_windows_agree_with_the_runs_regex(text: str) -> None:
+    """Every numeric run, and whether it is worth scanning, as _NUMERIC_RUN and its filter say."""
+    runs, _, _, worth = detectors.WINDOWS["numeric"]
+    expected = [(m.start(), m.end(), worth(text, m.start(), m.end())) for m in runs.finditer(text)]
+    found = []
+    pos = 0
+    while (run := _walker.next_run(text, pos)) is not None:
+        start, end = run
+        found.append((start, end, _walker.worth_scanning(text, start, end)))
+        pos = end
+    assert found == expected
