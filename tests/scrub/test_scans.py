@@ -16,8 +16,8 @@ if engine.Walker is not None:
 # Characters around which the scans decide things, and some that look alike (other scripts' digits,
 # Kelvin sign, title case, an ASCII look-alike).
 ALPHABET = st.sampled_from(
-    list("0123456789+()[]-./ :=_'\"AZaz") + ["٣", "٤", "K", "ǅ", "İ", "é", "\n"]
-    + ["pass", "PWD", "Private", "secret", "sess", "sid", "sig", "client", "csrf", "cred", "token", "access",
+    [*"0123456789+()[]-./ :=_'\"AZaz", "٣", "٤", "K", "ǅ", "İ", "é", "\n",
+       "pass", "PWD", "Private", "secret", "sess", "sid", "sig", "client", "csrf", "cred", "token", "access",
        "auth", "api", "aws", "refresh", "id", "xsrf", "x-amz", "key", "bearer", "basic", "digest", "negotiate",
        "-----BEGIN", "eyJ", "AKIA", "ASIA", "AIza", "ghp_", "gho", "github_pat_", "glpat-", "glabcdef-", "glx-",
        "xox", "https://hooks", "sk_", "sk-", "rk_", "whsec_", "ya29.", "GOCSPX-", "GB", "DE", "4111"]
