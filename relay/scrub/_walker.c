@@ -696,7 +696,7 @@ static PyTypeObject WalkerType = {
     .tp_methods = Walker_methods,
 };
 
-/* -- _scans.c, for its tests ---------------------------------------------------------------------- */
+/* -- _scans.c: for the engine, and its tests ---------------------------------------------------------------------- */
 
 static PyObject *
 py_next_start(PyObject *module, PyObject *args)
@@ -734,7 +734,20 @@ py_worth_scanning(PyObject *module, PyObject *args)
     return PyBool_FromLong(relay_worth_scanning(&t, start, end));
 }
 
+static PyObject *
+py_occurs_in(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "occurs_in(found, payload) takes 2 arguments");
+        return NULL;
+    }
+    int found = relay_occurs_in(args[0], args[1]);
+    return found < 0 ? NULL : PyBool_FromLong(found);
+}
+
 static PyMethodDef module_methods[] = {
+    {"occurs_in", (PyCFunction)(void (*)(void))py_occurs_in, METH_FASTCALL,
+     "occurs_in(found, payload): whether any of the strings in found occurs in a string or key of payload."},
     {"next_start", py_next_start, METH_VARARGS, "next_start(family_bit, text, pos, high): where a match can begin, or -1."},
     {"next_run", py_next_run, METH_VARARGS, "next_run(text, pos): the next numeric run's (start, end), or None."},
     {"worth_scanning", py_worth_scanning, METH_VARARGS, "worth_scanning(text, start, end): the numeric run filter."},

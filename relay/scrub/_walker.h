@@ -67,6 +67,10 @@ Py_ssize_t relay_next_start(long family, const Text *t, Py_ssize_t pos, Py_ssize
 int relay_next_run(const Text *t, Py_ssize_t pos, Py_ssize_t *start, Py_ssize_t *end);
 int relay_worth_scanning(const Text *t, Py_ssize_t start, Py_ssize_t end);
 
+/* Whether any of the strings in `found` (an iterable) occurs in a string or key of `payload`, looking
+ * through dicts and lists: 1, 0, or -1 on error. */
+int relay_occurs_in(PyObject *found, PyObject *payload);
+
 /* Names used by both files, interned once by the module (relay_init_names). */
 int relay_init_names(void);
 

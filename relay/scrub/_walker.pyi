@@ -1,9 +1,12 @@
 """Type stub for the C tree walk and compute (_walker.c, _compute.c)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 FAMILIES: tuple[str, ...]
+
+def occurs_in(found: Iterable[str], payload: Any) -> bool:
+    """Whether any of the strings in found occurs in a string or key of payload (through dicts and lists)."""
 
 def next_start(family: int, text: str, pos: int, high: int) -> int:
     """Where a match of the family (numeric, words or token bit) can begin in [pos, high), or -1."""

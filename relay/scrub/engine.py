@@ -23,6 +23,9 @@ from ..rules.selectors import SEP
 from .detectors import FAMILIES, FAMILY_BITS, STARTS, WINDOWS, combine, fired
 from .meta import PLACEHOLDER, Propagator, merge_meta, occurs_in, propagates, record
 
+# Whether a value found sensitive still occurs in the payload (then the Propagator replaces it there):
+# looked for in the strings themselves in C when it was built, else in the serialized payload.
+_occurs_in: Callable[[dict[str, tuple[str, str, str]], Any], bool] = occurs_in
 try:  # the tree walk in C (_walker.c), when it was built; engine.py's own walk is its pure-Python twin
     if os.environ.get("RELAY_PURE_PYTHON"):
         raise ImportError("RELAY_PURE_PYTHON is set")
@@ -30,6 +33,7 @@ try:  # the tree walk in C (_walker.c), when it was built; engine.py's own walk 
     from ._walker import Walker as _Walker
 
     Walker: type[_Walker] | None = _Walker
+    _occurs_in = _walker.occurs_in
     # It tests the plan's families with its own trigger bits: only usable when they are detectors' bits.
     _QUICK = _walker.FAMILIES == FAMILIES
 except ImportError:
@@ -276,7 +280,7 @@ class Scrubber:
         self._found = {}
         try:
             self.scrub(event, "", meta, time_limit)
-            if self._found and occurs_in(self._found, event):
+            if self._found and _occurs_in(self._found, event):
                 Propagator(self, self._found, meta).walk(event, self._root, [])
         finally:
             self._found = None

@@ -65,3 +65,33 @@ def test_numeric_windows_agree_with_the_runs_regex(text: str) -> None:
         found.append((start, end, _walker.worth_scanning(text, start, end)))
         pos = end
     assert found == expected
+
+
+JSON = st.recursive(
+    st.none() | st.integers() | TEXTS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXTS, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def strings_of(value: object) -> list[str]:
+    """Every string of a JSON value: the values and the keys."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for key, item in value.items() for s in (key, *strings_of(item))]
+    if isinstance(value, list):
+        return [s for item in value for s in strings_of(item)]
+    return []
+
+
+@settings(max_examples=1000, deadline=None)
+@given(payload=JSON, found=st.lists(TEXTS.filter(bool), max_size=4))
+@example(payload={"a": ["x", "pass4111"]}, found=["4111"])
+@example(payload={"key٣": 1}, found=["y٣"])
+@example(payload=["ab", "cd"], found=["b\x00c"])
+def test_occurs_in_finds_any_value_in_any_string(payload: object, found: list[str]) -> None:
+    """occurs_in says whether a value is inside some string or key: never across two of them."""
+    expected = any(value in text for value in found for text in strings_of(payload))
+    answer = _walker.occurs_in(dict.fromkeys(found), payload)
+    assert answer == expected or (answer and any("\x00" in value for value in found))
