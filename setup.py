@@ -6,8 +6,8 @@
 from setuptools import Extension, setup
 
 TRIGGERS = "relay/scrub/_triggers.h"  # shared by both
-# the walk, a new string's result, and where detectors' matches can begin
-WALKER = ["relay/scrub/_walker.c", "relay/scrub/_compute.c", "relay/scrub/_scans.c"]
+# the walk, a new string's result, where detectors' matches can begin, and the digit validators
+WALKER = ["relay/scrub/_walker.c", "relay/scrub/_compute.c", "relay/scrub/_scans.c", "relay/scrub/_validators.c"]
 
 setup(
     ext_modules=[

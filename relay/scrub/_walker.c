@@ -9,16 +9,37 @@
  * hundred nodes, and most of them are strings whose result is already memoized as unchanged.
  */
 #include "_walker.h"
+#include <structmember.h>
 
 static PyObject *str_fast, *str_hash, *str_one, *str_found, *str_value, *str_remarks, *str_collected;
 
 static int walk_dict(Walker *self, PyObject *obj, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth);
 static int walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth);
 
+/* Where a plan's `fast` slot is: _Plan has __slots__, so after the first plan the tuple is read straight
+ * from the instance instead of through attribute lookup (once per node, it was a tenth of the walk). */
+static PyTypeObject *plan_type;
+static Py_ssize_t fast_offset = -1;
+
 static PyObject *
 fast_of(PyObject *plan)
 {
-    PyObject *fast = PyObject_GetAttr(plan, str_fast);
+    PyObject *fast;
+    if (Py_TYPE(plan) == plan_type && fast_offset >= 0) {
+        fast = *(PyObject **)((char *)plan + fast_offset);
+        if (fast == NULL)
+            return PyObject_GetAttr(plan, str_fast); /* unset: raises AttributeError */
+        Py_INCREF(fast);
+    }
+    else {
+        PyObject *slot = _PyType_Lookup(Py_TYPE(plan), str_fast); /* borrowed */
+        if (slot != NULL && Py_IS_TYPE(slot, &PyMemberDescr_Type) &&
+            ((PyMemberDescrObject *)slot)->d_member->type == T_OBJECT_EX) {
+            Py_XSETREF(plan_type, (PyTypeObject *)Py_NewRef(Py_TYPE(plan)));
+            fast_offset = ((PyMemberDescrObject *)slot)->d_member->offset;
+        }
+        fast = PyObject_GetAttr(plan, str_fast);
+    }
     if (fast != NULL && (!PyTuple_CheckExact(fast) || PyTuple_GET_SIZE(fast) != F_SIZE)) {
         Py_DECREF(fast);
         PyErr_SetString(PyExc_TypeError, "plan.fast must be a tuple of the walker's layout");
@@ -778,6 +799,7 @@ PyInit__walker(void)
         return NULL;
     PyObject *families = Py_BuildValue("(sssssss)", FAMILY_NAMES);
     int failed = families == NULL || PyModule_AddObjectRef(module, "FAMILIES", families) < 0 ||
+                 PyModule_AddFunctions(module, relay_validator_methods) < 0 ||
                  PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0;
     Py_XDECREF(families);
     if (failed) {

@@ -71,6 +71,9 @@ int relay_worth_scanning(const Text *t, Py_ssize_t start, Py_ssize_t end);
  * through dicts and lists: 1, 0, or -1 on error. */
 int relay_occurs_in(PyObject *found, PyObject *payload);
 
+/* _validators.c: the digit validators, as module functions. */
+extern PyMethodDef relay_validator_methods[];
+
 /* Names used by both files, interned once by the module (relay_init_names). */
 int relay_init_names(void);
 

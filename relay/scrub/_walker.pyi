@@ -1,10 +1,26 @@
-"""Type stub for the C tree walk and compute (_walker.c, _compute.c)."""
+"""Type stub for the scrub engine's C parts (_walker.c, _compute.c, _scans.c, _validators.c)."""
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
 FAMILIES: tuple[str, ...]
 
+def configure_validators(
+    *,
+    fallbacks: dict[str, Callable[[str], bool]],
+    iban_lengths: dict[str, int],
+    country_codes: frozenset[str],
+    imei_bodies: frozenset[str],
+    card_groupings: set[tuple[int, ...]],
+) -> None:
+    """Hand the C validators validators.py's tables, and its functions for text that isn't ASCII."""
+
+def credit_card_valid(text: str) -> bool: ...
+def iban_valid(text: str) -> bool: ...
+def ssn_valid(text: str) -> bool: ...
+def imei_valid(text: str) -> bool: ...
+def phone_valid(text: str) -> bool: ...
+def ipv4_public_or_private(text: str) -> bool: ...
 def occurs_in(found: Iterable[str], payload: Any) -> bool:
     """Whether any of the strings in found occurs in a string or key of payload (through dicts and lists)."""
 

@@ -275,6 +275,15 @@ _FAMILIES = {
 for _name, _family in _FAMILIES.items():
     DETECTORS[_name] = replace(DETECTORS[_name], family=_family)
 
+# The digit validators in C where they were built (validators.compiled): same answers, a tenth of the time.
+_COMPILED = v.compiled()
+for _name, _validator in {
+    "credit_card": "credit_card_valid", "iban": "iban_valid", "us_ssn": "ssn_valid", "imei": "imei_valid",
+    "phone": "phone_valid", "ipv4": "ipv4_public_or_private",
+}.items():  # fmt: skip
+    if _validator in _COMPILED:
+        DETECTORS[_name] = replace(DETECTORS[_name], validate=_COMPILED[_validator])
+
 _NUMERIC_RUN = re.compile(r"\d[\d .()/-]{5,}\d")
 # "::" or three hex groups each ending in ":" / five hex pairs each ending in "-". Written to begin with the
 # literal separator (the group before it is checked by a lookbehind), so the regex engine jumps from one

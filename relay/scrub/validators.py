@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Callable
 
 # IBAN length by country (ISO 13616 registry).
 IBAN_LENGTHS: dict[str, int] = {
@@ -380,3 +382,30 @@ def ipv6_valid(text: str) -> bool:
         return False
     groups = [g for g in text.split(":") if g]
     return len(groups) >= 3 and any(ch.isdigit() for ch in text)
+
+
+def compiled() -> dict[str, Callable[[str], bool]]:
+    """The C twins of the digit validators (_validators.c) by name, when built: they check ASCII text
+    themselves and hand anything else to the functions above, which stay the reference."""
+    if os.environ.get("RELAY_PURE_PYTHON"):
+        return {}
+    try:
+        from . import _walker
+    except ImportError:
+        return {}
+    python: dict[str, Callable[[str], bool]] = {
+        "credit_card_valid": credit_card_valid,
+        "iban_valid": iban_valid,
+        "ssn_valid": ssn_valid,
+        "imei_valid": imei_valid,
+        "phone_valid": phone_valid,
+        "ipv4_public_or_private": ipv4_public_or_private,
+    }
+    _walker.configure_validators(
+        fallbacks=python,
+        iban_lengths=IBAN_LENGTHS,
+        country_codes=_COUNTRY_CODES,
+        imei_bodies=_IMEI_REPORTING_BODIES,
+        card_groupings=_CARD_GROUPINGS,
+    )
+    return {name: getattr(_walker, name) for name in python}
