@@ -122,12 +122,15 @@ nothing_to_find(PyObject *text, PyObject *fast, long *bits)
            PyUnicode_FindChar(text, '=', 0, t.size, 1) == -1;
 }
 
-/* A string the plan scans, whose memoized result isn't "unchanged" and that something may match:
- * 1 if it needs the scrubber (and *bits its trigger bits, when they were worked out: else -1). */
+/* A string the plan scans, whose memoized result (in *memo, borrowed, or NULL) isn't "unchanged" and
+ * that something may match: 1 if it needs the scrubber (and *bits its trigger bits when they were worked
+ * out, else -1). The memo comes first: a repeated string costs a lookup, which measured cheaper than the
+ * test on the string even when the memo is out of the CPU caches. */
 static int
-needs_scan(Walker *self, PyObject *text, PyObject *fast, long *bits)
+needs_scan(Walker *self, PyObject *text, PyObject *fast, long *bits, PyObject **memo)
 {
     *bits = -1;
+    *memo = NULL;
     if (PyTuple_GET_ITEM(fast, F_SCAN) != Py_True)
         return 0;
     Py_ssize_t min_len = PyLong_AsSsize_t(PyTuple_GET_ITEM(fast, F_MIN_LEN));
@@ -135,27 +138,26 @@ needs_scan(Walker *self, PyObject *text, PyObject *fast, long *bits)
         return -1;
     if (PyUnicode_GET_LENGTH(text) < min_len)
         return 0;
-    PyObject *memo = PyDict_GetItemWithError(PyTuple_GET_ITEM(fast, F_STRINGS), text);
-    if (memo == NULL) {
-        if (PyErr_Occurred())
+    *memo = PyDict_GetItemWithError(PyTuple_GET_ITEM(fast, F_STRINGS), text);
+    if (*memo != NULL)
+        return *memo != self->unchanged;
+    if (PyErr_Occurred())
+        return -1;
+    if (!nothing_to_find(text, fast, bits))
+        return 1;
+    /* Memoized as the scrubber would (and bounded the same way): a repeat costs a lookup. */
+    if (PyUnicode_GET_LENGTH(text) <= self->max_cached) {
+        if (PyDict_SetItem(PyTuple_GET_ITEM(fast, F_STRINGS), text, self->unchanged) < 0)
             return -1;
-        if (!nothing_to_find(text, fast, bits))
-            return 1;
-        /* Memoized as the scrubber would (and bounded the same way): a repeat costs a lookup. */
-        if (PyUnicode_GET_LENGTH(text) <= self->max_cached) {
-            if (PyDict_SetItem(PyTuple_GET_ITEM(fast, F_STRINGS), text, self->unchanged) < 0)
+        if (++self->cached > self->cache_limit) {
+            self->cached = 0;
+            PyObject *done = PyObject_CallNoArgs(self->reset);
+            if (done == NULL)
                 return -1;
-            if (++self->cached > self->cache_limit) {
-                self->cached = 0;
-                PyObject *done = PyObject_CallNoArgs(self->reset);
-                if (done == NULL)
-                    return -1;
-                Py_DECREF(done);
-            }
+            Py_DECREF(done);
         }
-        return 0;
     }
-    return memo != self->unchanged;
+    return 0;
 }
 
 /* Add a value found sensitive, (original, (replacement, rule id, remark type)), to the scrubber's `_found`
@@ -175,7 +177,7 @@ collect(Walker *self, PyObject *original, PyObject *entry)
  * value to keep). Where the plan has no spec (user patterns, allowlists) the scrubber does it all. */
 static PyObject *
 scrub_text(Walker *self, PyObject *text, PyObject *plan, PyObject *fast, PyObject *path, PyObject *key,
-           PyObject *meta, long bits)
+           PyObject *meta, long bits, PyObject *memo)
 {
     PyObject *spec = PyTuple_GET_ITEM(fast, F_SPEC);
     if (spec == Py_None)
@@ -184,7 +186,7 @@ scrub_text(Walker *self, PyObject *text, PyObject *plan, PyObject *fast, PyObjec
     Py_ssize_t size = PyUnicode_GET_LENGTH(text);
     if (size <= self->max_cached) {
         PyObject *strings = PyTuple_GET_ITEM(fast, F_STRINGS);
-        result = PyDict_GetItemWithError(strings, text);
+        result = memo != NULL ? memo : bits < 0 ? PyDict_GetItemWithError(strings, text) : NULL;
         if (result != NULL) {
             Py_INCREF(result);
         }
@@ -303,7 +305,7 @@ walk_value(Walker *self, PyObject *value, PyObject *plan, PyObject *path, PyObje
         if (min_len == -1 && PyErr_Occurred())
             goto done;
         if (PyTuple_GET_ITEM(fast, F_SCAN) == Py_True && PyUnicode_GET_LENGTH(value) >= min_len)
-            result = scrub_text(self, value, plan, fast, path, key, meta, -1);
+            result = scrub_text(self, value, plan, fast, path, key, meta, -1, NULL);
         else
             result = Py_NewRef(value);
     }
@@ -362,9 +364,10 @@ dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject
         }
         else {
             long bits;
-            int scan = needs_scan(self, value, child_fast, &bits);
+            PyObject *memo;
+            int scan = needs_scan(self, value, child_fast, &bits, &memo);
             if (scan > 0)
-                result = scrub_text(self, value, child, child_fast, path, key, meta, bits);
+                result = scrub_text(self, value, child, child_fast, path, key, meta, bits, memo);
             else if (scan == 0)
                 result = Py_NewRef(value);
         }
@@ -500,10 +503,11 @@ walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObjec
     for (Py_ssize_t index = 0; !failed && index < PyList_GET_SIZE(items); index++) {
         PyObject *value = PyList_GET_ITEM(items, index);
         long bits = -1;
+        PyObject *memo = NULL;
         if (key_rule == Py_None) {
             /* The cheap cases first: strings with nothing to do, and numbers no rule looks at. */
             if (PyUnicode_CheckExact(value)) {
-                int scan = needs_scan(self, value, child_fast, &bits);
+                int scan = needs_scan(self, value, child_fast, &bits, &memo);
                 if (scan <= 0) {
                     failed = scan < 0;
                     continue;
@@ -535,7 +539,7 @@ walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObjec
         Py_INCREF(value);
         PyObject *new;
         if (PyUnicode_CheckExact(value) && key_rule == Py_None)
-            new = scrub_text(self, value, child, child_fast, path, label, meta, bits);
+            new = scrub_text(self, value, child, child_fast, path, label, meta, bits, memo);
         else
             new = walk_value(self, value, child, path, meta, depth, label);
         Py_DECREF(label);
