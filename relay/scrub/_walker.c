@@ -13,8 +13,10 @@
 
 static PyObject *str_fast, *str_hash, *str_one, *str_found, *str_value, *str_remarks, *str_collected;
 
-static int walk_dict(Walker *self, PyObject *obj, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth);
-static int walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth);
+/* The walk passes plans' `fast` tuples, not the plans: a plan's children map to their tuples, so a node
+ * costs one lookup, and the plan (fast[F_PLAN]) is read only for a call back into the scrubber. */
+static int walk_dict(Walker *self, PyObject *obj, PyObject *fast, PyObject *path, PyObject *meta, Py_ssize_t depth);
+static int walk_list(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObject *meta, Py_ssize_t depth);
 
 /* Where a plan's `fast` slot is: _Plan has __slots__, so after the first plan the tuple is read straight
  * from the instance instead of through attribute lookup (once per node, it was a tenth of the walk). */
@@ -48,16 +50,26 @@ fast_of(PyObject *plan)
     return fast;
 }
 
-/* The plan for `key` under `plan`: from its children, else made by the scrubber (new reference). */
+/* The `fast` tuple of the plan for `key` under the plan of `fast`: from its children, else made by the
+ * scrubber (new reference). */
 static PyObject *
-child_of(Walker *self, PyObject *plan, PyObject *fast, PyObject *key)
+child_of(Walker *self, PyObject *fast, PyObject *key)
 {
     PyObject *child = PyDict_GetItemWithError(PyTuple_GET_ITEM(fast, F_CHILDREN), key);
-    if (child != NULL)
-        return Py_NewRef(child);
+    if (child != NULL) {
+        if (PyTuple_CheckExact(child) && PyTuple_GET_SIZE(child) == F_SIZE)
+            return Py_NewRef(child);
+        PyErr_SetString(PyExc_TypeError, "a plan's fast children must be fast tuples");
+        return NULL;
+    }
     if (PyErr_Occurred())
         return NULL;
-    return PyObject_CallFunctionObjArgs(self->child, plan, key, NULL);
+    PyObject *plan = PyObject_CallFunctionObjArgs(self->child, PyTuple_GET_ITEM(fast, F_PLAN), key, NULL);
+    if (plan == NULL)
+        return NULL;
+    child = fast_of(plan);
+    Py_DECREF(plan);
+    return child;
 }
 
 static int
@@ -289,12 +301,10 @@ redact(Walker *self, PyObject *value, PyObject *fast, PyObject *path, PyObject *
 
 /* Scrubber._value: scrub one value whose plan is known (new reference to the value to keep). */
 static PyObject *
-walk_value(Walker *self, PyObject *value, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth,
+walk_value(Walker *self, PyObject *value, PyObject *fast, PyObject *path, PyObject *meta, Py_ssize_t depth,
            PyObject *key)
 {
-    PyObject *fast = fast_of(plan);
-    if (fast == NULL)
-        return NULL;
+    PyObject *plan = PyTuple_GET_ITEM(fast, F_PLAN);
     PyObject *result = NULL;
     PyObject *key_rule = PyTuple_GET_ITEM(fast, F_KEY_RULE);
     if (key_rule != Py_None && value != Py_None && !PyBool_Check(value)) {
@@ -312,8 +322,8 @@ walk_value(Walker *self, PyObject *value, PyObject *plan, PyObject *path, PyObje
     else if (PyDict_CheckExact(value) || PyList_CheckExact(value)) {
         if (key != Py_None && PyList_Append(path, key) < 0)
             goto done;
-        int failed = PyDict_CheckExact(value) ? walk_dict(self, value, plan, path, meta, depth + 1)
-                                              : walk_list(self, value, plan, path, meta, depth + 1);
+        int failed = PyDict_CheckExact(value) ? walk_dict(self, value, fast, path, meta, depth + 1)
+                                              : walk_list(self, value, fast, path, meta, depth + 1);
         if (key != Py_None && pop(path) < 0)
             failed = -1;
         if (!failed)
@@ -330,15 +340,14 @@ walk_value(Walker *self, PyObject *value, PyObject *plan, PyObject *path, PyObje
         result = Py_NewRef(value);
     }
 done:
-    Py_DECREF(fast);
     return result;
 }
 
 /* One dict entry (Scrubber._walk_dict's loop body). Returns the new value (new reference), or
  * the old one when nothing changed, or NULL on error. */
 static PyObject *
-dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject *value, PyObject *path,
-           PyObject *meta, Py_ssize_t depth)
+dict_entry(Walker *self, PyObject *fast, PyObject *key, PyObject *value, PyObject *path, PyObject *meta,
+           Py_ssize_t depth)
 {
     int is_str = PyUnicode_CheckExact(value);
     int is_container = !is_str && (PyDict_CheckExact(value) || PyList_CheckExact(value));
@@ -346,13 +355,11 @@ dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject
     int is_float = PyFloat_CheckExact(value);
     if (!is_str && !is_container && !is_int && !is_float)
         return Py_NewRef(value); /* None and booleans carry nothing to scrub */
-    PyObject *child = child_of(self, plan, fast, key);
-    if (child == NULL)
-        return NULL;
-    PyObject *result = NULL;
-    PyObject *child_fast = fast_of(child);
+    PyObject *child_fast = child_of(self, fast, key);
     if (child_fast == NULL)
-        goto done;
+        return NULL;
+    PyObject *child = PyTuple_GET_ITEM(child_fast, F_PLAN);
+    PyObject *result = NULL;
     if (PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True) {
         result = Py_NewRef(value);
         goto done;
@@ -377,8 +384,8 @@ dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject
             result = redact(self, value, child_fast, path, key, meta);
         }
         else if (PyList_Append(path, key) == 0) {
-            int failed = PyDict_CheckExact(value) ? walk_dict(self, value, child, path, meta, depth + 1)
-                                                  : walk_list(self, value, child, path, meta, depth + 1);
+            int failed = PyDict_CheckExact(value) ? walk_dict(self, value, child_fast, path, meta, depth + 1)
+                                                  : walk_list(self, value, child_fast, path, meta, depth + 1);
             if (pop(path) < 0)
                 failed = -1;
             if (!failed)
@@ -386,7 +393,7 @@ dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject
         }
     }
     else if (is_int) {
-        result = walk_value(self, value, child, path, meta, depth, key);
+        result = walk_value(self, value, child_fast, path, meta, depth, key);
     }
     else if (key_rule != Py_None) { /* only a key rule applies to a float ({"password": 1.5}) */
         result = redact(self, value, child_fast, path, key, meta);
@@ -395,18 +402,14 @@ dict_entry(Walker *self, PyObject *plan, PyObject *fast, PyObject *key, PyObject
         result = Py_NewRef(value);
     }
 done:
-    Py_XDECREF(child_fast);
-    Py_DECREF(child);
+    Py_DECREF(child_fast);
     return result;
 }
 
 static int
-walk_dict(Walker *self, PyObject *obj, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth)
+walk_dict(Walker *self, PyObject *obj, PyObject *fast, PyObject *path, PyObject *meta, Py_ssize_t depth)
 {
     if (enter(self, depth) < 0)
-        return -1;
-    PyObject *fast = fast_of(plan);
-    if (fast == NULL)
         return -1;
     int failed = 0;
     Py_ssize_t pos = 0;
@@ -415,7 +418,7 @@ walk_dict(Walker *self, PyObject *obj, PyObject *plan, PyObject *path, PyObject 
         /* Replacing a value keeps the set of keys, so iteration stays valid (as in Python). */
         Py_INCREF(key);
         Py_INCREF(value);
-        PyObject *new = dict_entry(self, plan, fast, key, value, path, meta, depth);
+        PyObject *new = dict_entry(self, fast, key, value, path, meta, depth);
         if (new == NULL)
             failed = -1;
         else if (new != value && PyDict_SetItem(obj, key, new) < 0)
@@ -424,7 +427,6 @@ walk_dict(Walker *self, PyObject *obj, PyObject *plan, PyObject *path, PyObject 
         Py_DECREF(value);
         Py_DECREF(key);
     }
-    Py_DECREF(fast);
     return failed;
 }
 
@@ -442,16 +444,14 @@ is_pair_list(PyObject *items)
 }
 
 static int
-walk_pairs(Walker *self, PyObject *items, PyObject *plan, PyObject *fast, PyObject *path, PyObject *meta,
-           Py_ssize_t depth)
+walk_pairs(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObject *meta, Py_ssize_t depth)
 {
     for (Py_ssize_t index = 0; index < PyList_GET_SIZE(items); index++) {
         PyObject *pair = PyList_GET_ITEM(items, index);
         if (!PyList_Check(pair) || PyList_GET_SIZE(pair) != 2)
             continue; /* a callback changed the list: nothing sensible left to do with this entry */
         Py_INCREF(pair);
-        PyObject *child = child_of(self, plan, fast, PyList_GET_ITEM(pair, 0));
-        PyObject *child_fast = child ? fast_of(child) : NULL;
+        PyObject *child_fast = child_of(self, fast, PyList_GET_ITEM(pair, 0));
         PyObject *value = PyList_GET_ITEM(pair, 1);
         int failed = child_fast == NULL;
         if (!failed && PyTuple_GET_ITEM(child_fast, F_SKIP) != Py_True && value != Py_None) {
@@ -460,7 +460,7 @@ walk_pairs(Walker *self, PyObject *items, PyObject *plan, PyObject *fast, PyObje
             Py_XDECREF(label);
             if (!failed) {
                 Py_INCREF(value);
-                PyObject *new = walk_value(self, value, child, path, meta, depth, str_one);
+                PyObject *new = walk_value(self, value, child_fast, path, meta, depth, str_one);
                 failed = new == NULL || pop(path) < 0;
                 if (new != NULL && new != value)
                     failed = PyList_SetItem(pair, 1, Py_NewRef(new)) < 0 || failed;
@@ -469,7 +469,6 @@ walk_pairs(Walker *self, PyObject *items, PyObject *plan, PyObject *fast, PyObje
             }
         }
         Py_XDECREF(child_fast);
-        Py_XDECREF(child);
         Py_DECREF(pair);
         if (failed)
             return -1;
@@ -478,25 +477,18 @@ walk_pairs(Walker *self, PyObject *items, PyObject *plan, PyObject *fast, PyObje
 }
 
 static int
-walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObject *meta, Py_ssize_t depth)
+walk_list(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObject *meta, Py_ssize_t depth)
 {
     if (enter(self, depth) < 0)
         return -1;
-    PyObject *fast = fast_of(plan);
-    if (fast == NULL)
+    if (PyList_GET_SIZE(items) && PyList_CheckExact(PyList_GET_ITEM(items, 0)) && is_pair_list(items))
+        return walk_pairs(self, items, fast, path, meta, depth);
+    PyObject *child_fast = child_of(self, fast, str_hash);
+    if (child_fast == NULL)
         return -1;
-    if (PyList_GET_SIZE(items) && PyList_CheckExact(PyList_GET_ITEM(items, 0)) && is_pair_list(items)) {
-        int failed = walk_pairs(self, items, plan, fast, path, meta, depth);
-        Py_DECREF(fast);
-        return failed;
-    }
-    PyObject *child = child_of(self, plan, fast, str_hash);
-    Py_DECREF(fast);
-    if (child == NULL)
-        return -1;
-    PyObject *child_fast = fast_of(child);
-    int failed = child_fast == NULL;
-    if (failed || PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True)
+    PyObject *child = PyTuple_GET_ITEM(child_fast, F_PLAN);
+    int failed = 0;
+    if (PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True)
         goto done;
     PyObject *key_rule = PyTuple_GET_ITEM(child_fast, F_KEY_RULE);
     int numbers = PyTuple_GET_ITEM(child_fast, F_NUMBERS) == Py_True;
@@ -541,7 +533,7 @@ walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObjec
         if (PyUnicode_CheckExact(value) && key_rule == Py_None)
             new = scrub_text(self, value, child, child_fast, path, label, meta, bits, memo);
         else
-            new = walk_value(self, value, child, path, meta, depth, label);
+            new = walk_value(self, value, child_fast, path, meta, depth, label);
         Py_DECREF(label);
         if (new == NULL)
             failed = 1;
@@ -551,8 +543,7 @@ walk_list(Walker *self, PyObject *items, PyObject *plan, PyObject *path, PyObjec
         Py_DECREF(value);
     }
 done:
-    Py_XDECREF(child_fast);
-    Py_DECREF(child);
+    Py_DECREF(child_fast);
     return failed ? -1 : 0;
 }
 
@@ -675,7 +666,12 @@ Walker_walk(Walker *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t depth = PyLong_AsSsize_t(args[4]);
     if (depth == -1 && PyErr_Occurred())
         return NULL;
-    return walk_value(self, args[0], args[1], args[2], args[3], depth, args[5]);
+    PyObject *fast = fast_of(args[1]);
+    if (fast == NULL)
+        return NULL;
+    PyObject *result = walk_value(self, args[0], fast, args[2], args[3], depth, args[5]);
+    Py_DECREF(fast);
+    return result;
 }
 
 static PyObject *

@@ -9,9 +9,11 @@
 /* The layout of _Plan.fast (see engine.py): keep the two in step. F_QUICK is the plan's detector
  * families as trigger bits, or -1 when its strings always go to the scrubber (user patterns);
  * F_PAIRS says whether key=value pairs inside strings are looked at; F_SPEC is what compute() reads,
- * or None where a new string's result comes from the scrubber's Python twin. */
+ * or None where a new string's result comes from the scrubber's Python twin. F_CHILDREN maps keys to the
+ * children's fast tuples, and F_PLAN is the plan itself. */
 enum {
-    F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_QUICK, F_PAIRS, F_SPEC, F_KEY_INFO, F_SIZE
+    F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_QUICK, F_PAIRS, F_SPEC, F_KEY_INFO,
+    F_PLAN, F_SIZE
 };
 /* A rule's info tuple (engine._info), and what its code says to do with what it matches. */
 enum { I_RULE, I_ID, I_CODE, I_PLACEHOLDER, I_ORDER, I_SIZE };

@@ -111,10 +111,11 @@ class _Plan:
     skip: bool = False  # keep or dead: nothing to do in this subtree
     scan: bool = False  # strings here are scanned by detectors, patterns or key=value rules
     children: dict[str, _Plan] = field(default_factory=dict)
+    fast_children: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # the same children's `fast`
     item: _Plan | None = None
     strings: dict[str, _Result] = field(default_factory=dict)
-    # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, children, numbers,
-    # quick, pairs, spec, key_info); quick is the families' trigger bits when the walker may decide a new string has
+    # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, fast_children, numbers,
+    # quick, pairs, spec, key_info, the plan); quick is the families' trigger bits when the walker may decide a new string has
     # nothing to find as `_compute` would (safe shape, or no trigger and no key=value pair), else -1; spec is
     # what the C compute needs, (family specs, pairs), or None where strings need `_compute_python` (user
     # patterns and allowlists, or no C parts).
@@ -123,6 +124,11 @@ class _Plan:
 
     def __post_init__(self) -> None:
         self.refresh()
+
+    def adopt(self, key: str, child: _Plan) -> None:
+        """Make `child` this plan's child under `key`."""
+        self.children[key] = child
+        self.fast_children[key] = child.fast
 
     def refresh(self) -> None:
         """Recompute the derived flags the walkers read."""
@@ -139,12 +145,13 @@ class _Plan:
             self.scan,
             self.min_len,
             self.strings,
-            self.children,
+            self.fast_children,
             numbers,
             quick,
             pairs,
             self.spec,
             self.key_info,
+            self,
         )
 
 
@@ -317,7 +324,8 @@ class Scrubber:
             child = plan.children.get(segment)
             if child is None:
                 shape = f"{plan.shape}{SEP}{segment}" if plan.shape else segment
-                child = plan.children[segment] = self._make_plan(shape, "")
+                child = self._make_plan(shape, "")
+                plan.adopt(segment, child)
             plan = child
         return plan
 
@@ -332,7 +340,7 @@ class Scrubber:
             if plan.keep:
                 child.keep = True
                 child.refresh()
-            plan.children[key] = child
+            plan.adopt(key, child)
             self._cached += 1
         return child
 
