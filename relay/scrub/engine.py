@@ -115,10 +115,10 @@ class _Plan:
     item: _Plan | None = None
     strings: dict[str, _Result] = field(default_factory=dict)
     # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, fast_children, numbers,
-    # quick, pairs, spec, key_info, the plan); quick is the families' trigger bits when the walker may decide a new string has
-    # nothing to find as `_compute` would (safe shape, or no trigger and no key=value pair), else -1; spec is
-    # what the C compute needs, (family specs, pairs), or None where strings need `_compute_python` (user
-    # patterns and allowlists, or no C parts).
+    # quick, pairs, spec, key_info, the plan); quick is the families' trigger bits when the walker may decide a
+    # new string has nothing to find as `_compute` would (safe shape, or no trigger and no key=value pair),
+    # else -1; spec is what the C compute needs, (family specs, pairs), or None where strings need
+    # `_compute_python` (user patterns and allowlists, or no C parts).
     fast: tuple[Any, ...] = ()
     spec: tuple[Any, ...] | None = None
 
