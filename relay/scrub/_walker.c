@@ -256,47 +256,69 @@ done:
     return value;
 }
 
-/* Scrubber._redact_whole for a string under a key rule that replaces or removes it; anything else
- * (typed attributes, numbers, containers, mask and hash) is the scrubber's. */
+/* Scrubber._redact_whole for a value under a key rule that replaces or removes it: a string, or a
+ * container or number by its str(); a typed attribute ({"type": ..., "value": ...}) and mask and hash
+ * are the scrubber's. */
 static PyObject *
 redact(Walker *self, PyObject *value, PyObject *fast, PyObject *path, PyObject *key, PyObject *meta)
 {
     PyObject *info = PyTuple_GET_ITEM(fast, F_KEY_INFO);
-    long code = PyUnicode_CheckExact(value) && PyTuple_Check(info) ? relay_code_of(info) : CODE_APPLY;
+    int is_str = PyUnicode_CheckExact(value);
+    int plain = is_str || PyList_CheckExact(value) || PyLong_CheckExact(value) || PyFloat_CheckExact(value);
+    if (!plain && PyDict_CheckExact(value)) {
+        plain = PyDict_Contains(value, str_value);
+        if (plain < 0)
+            return NULL;
+        plain = !plain; /* with a "value" key it may be a typed attribute */
+    }
+    long code = plain && PyTuple_Check(info) ? relay_code_of(info) : CODE_APPLY;
     if (code == -1 && PyErr_Occurred())
         return NULL;
     if (code == CODE_APPLY)
         return PyObject_CallFunctionObjArgs(self->redact_whole, value, PyTuple_GET_ITEM(fast, F_KEY_RULE), path, key,
                                             meta, NULL);
-    PyObject *id = PyTuple_GET_ITEM(info, I_ID);
-    Py_ssize_t size = PyUnicode_GET_LENGTH(value);
-    if (code != CODE_REPLACE) { /* remove: the value goes */
-        PyObject *remarks = Py_BuildValue("[[Os]]", id, "x");
-        int failed = remarks == NULL || relay_record(meta, path, key, remarks, size) < 0;
-        Py_XDECREF(remarks);
-        return failed ? NULL : Py_NewRef(Py_None);
-    }
-    Text t = text_of(value);
-    PyObject *replacement = PyTuple_GET_ITEM(info, I_PLACEHOLDER);
-    if (relay_is_placeholder(&t, 0, t.size)) /* already scrubbed: scrubbing stays idempotent */
-        return Py_NewRef(value);
-    int same = PyUnicode_Compare(replacement, value);
-    if (same == -1 && PyErr_Occurred())
+    PyObject *original = is_str ? Py_NewRef(value) : PyObject_Str(value);
+    if (original == NULL || !PyUnicode_Check(original)) {
+        Py_XDECREF(original);
         return NULL;
-    if (same == 0)
-        return Py_NewRef(value);
-    PyObject *remarks = Py_BuildValue("[[Osnn]]", id, "s", (Py_ssize_t)0, PyUnicode_GET_LENGTH(replacement));
-    PyObject *original = NULL, *entry = NULL;
-    int failed = remarks == NULL || relay_record(meta, path, key, remarks, size) < 0 ||
-                 (original = relay_propagating(value, &t, 0, t.size)) == NULL;
-    if (!failed && original != Py_None) {
-        entry = Py_BuildValue("(OOs)", replacement, id, "s");
-        failed = entry == NULL || collect(self, original, entry) < 0;
     }
+    PyObject *id = PyTuple_GET_ITEM(info, I_ID), *replacement = PyTuple_GET_ITEM(info, I_PLACEHOLDER);
+    PyObject *result = NULL, *remarks = NULL, *found = NULL, *entry = NULL;
+    Py_ssize_t size = PyUnicode_GET_LENGTH(original);
+    Text t = text_of(original);
+    if (code != CODE_REPLACE) { /* remove: the value goes */
+        remarks = Py_BuildValue("[[Os]]", id, "x");
+        if (remarks != NULL && relay_record(meta, path, key, remarks, size) == 0)
+            result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (is_str && relay_is_placeholder(&t, 0, t.size)) { /* already scrubbed: scrubbing stays idempotent */
+        result = Py_NewRef(value);
+        goto done;
+    }
+    int same = PyUnicode_Compare(replacement, original);
+    if (same == -1 && PyErr_Occurred())
+        goto done;
+    if (same == 0) {
+        result = Py_NewRef(value);
+        goto done;
+    }
+    remarks = Py_BuildValue("[[Osnn]]", id, "s", (Py_ssize_t)0, PyUnicode_GET_LENGTH(replacement));
+    if (remarks == NULL || relay_record(meta, path, key, remarks, size) < 0 ||
+        (found = relay_propagating(original, &t, 0, t.size)) == NULL)
+        goto done;
+    if (found != Py_None) {
+        entry = Py_BuildValue("(OOs)", replacement, id, "s");
+        if (entry == NULL || collect(self, found, entry) < 0)
+            goto done;
+    }
+    result = Py_NewRef(replacement);
+done:
+    Py_DECREF(original);
     Py_XDECREF(remarks);
-    Py_XDECREF(original);
+    Py_XDECREF(found);
     Py_XDECREF(entry);
-    return failed ? NULL : Py_NewRef(replacement);
+    return result;
 }
 
 /* Scrubber._value: scrub one value whose plan is known (new reference to the value to keep). */
