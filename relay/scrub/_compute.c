@@ -32,7 +32,8 @@ relay_init_names(void)
 
 /* A family's spec (engine._Family.spec). */
 /* S_SCAN: the family's bit when _scans.c finds where its matches can be (its STARTS and WINDOWS), else 0. */
-enum { S_BIT, S_PATTERN, S_MEMBERS, S_WINDOWS, S_STARTS, S_LOWER, S_RULES, S_SCAN, S_SIZE };
+/* S_ALTERNATIVES: each detector's own (rule info, pattern, validator, secret group), in rule order. */
+enum { S_BIT, S_PATTERN, S_MEMBERS, S_WINDOWS, S_STARTS, S_LOWER, S_ALTERNATIVES, S_SCAN, S_SIZE };
 
 static int
 check_info(PyObject *info)
@@ -328,6 +329,109 @@ windows_of(PyObject *text, const Text *t, PyObject *windows, long scan, Ranges *
 
 /* -- a family's spans (Scrubber._detector_spans) ----------------------------------------------------- */
 
+/* validate(value): 1, 0, or -1 on error */
+static int
+is_valid(PyObject *validate, PyObject *value)
+{
+    PyObject *verdict = PyObject_CallOneArg(validate, value);
+    int valid = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+    Py_XDECREF(verdict);
+    return valid;
+}
+
+/* Detector.shorter: the longest valid prefix of a rejected match [start, end) that ends before a
+ * separator (" ./-"), tried last cut first: 1 (and *cut, where it ends), 0, or -1 on error. */
+static int
+shorter(PyObject *text, const Text *t, PyObject *pattern, PyObject *validate, Py_ssize_t start, Py_ssize_t end,
+        Py_ssize_t *cut)
+{
+    for (Py_ssize_t at_ = end - 1; at_ > start; at_--) {
+        Py_UCS4 ch = at(t, at_);
+        if (ch != ' ' && ch != '.' && ch != '/' && ch != '-')
+            continue;
+        PyObject *match = regex(s_fullmatch, pattern, text, start, at_);
+        if (match == NULL)
+            return -1;
+        int found = match != Py_None;
+        Py_DECREF(match);
+        if (found) {
+            PyObject *value = PyUnicode_Substring(text, start, at_);
+            found = value == NULL ? -1 : is_valid(validate, value);
+            Py_XDECREF(value);
+            if (found) {
+                *cut = at_;
+                return found;
+            }
+        }
+    }
+    return 0;
+}
+
+/* engine._alternative: the first detector (in rule order) with a valid match at `start`, or a valid
+ * shorter prefix of one. The rejected rule isn't asked again about the same candidate. 1 (with the
+ * sensitive part's span, where the match ends and the rule's info), 0, or -1 on error. */
+static int
+alternative(PyObject *text, const Text *t, PyObject *alternatives, Py_ssize_t start, PyObject *rejected,
+            PyObject *candidate, Py_ssize_t *begin, Py_ssize_t *finish, Py_ssize_t *end, PyObject **info)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(alternatives); i++) {
+        PyObject *entry = PyTuple_GET_ITEM(alternatives, i), *own_info, *pattern, *validate;
+        Py_ssize_t secret;
+        if (!PyTuple_Check(entry) || !PyArg_ParseTuple(entry, "OOOn", &own_info, &pattern, &validate, &secret))
+            return -1;
+        PyObject *match = regex(s_match, pattern, text, start, -1);
+        if (match == NULL)
+            return -1;
+        if (match == Py_None) {
+            Py_DECREF(match);
+            continue;
+        }
+        PyObject *regs = PyObject_GetAttr(match, s_regs);
+        Py_DECREF(match);
+        Py_ssize_t match_start, match_end;
+        if (regs == NULL || group_span(regs, 0, &match_start, &match_end) < 0) {
+            Py_XDECREF(regs);
+            return -1;
+        }
+        if (validate != Py_None) {
+            PyObject *value = PyUnicode_Substring(text, match_start, match_end);
+            int valid = value == NULL ? -1 : 0;
+            if (value != NULL) {
+                int same = own_info == rejected ? PyUnicode_Compare(value, candidate) : 1;
+                valid = same == -1 && PyErr_Occurred() ? -1 : same == 0 ? 0 : is_valid(validate, value);
+            }
+            Py_XDECREF(value);
+            Py_ssize_t cut;
+            if (valid == 0) {
+                valid = shorter(text, t, pattern, validate, match_start, match_end, &cut);
+                if (valid > 0) { /* the prefix: its own match, for the sensitive part's span */
+                    Py_DECREF(regs);
+                    PyObject *prefix = regex(s_fullmatch, pattern, text, match_start, cut);
+                    regs = prefix == NULL ? NULL : PyObject_GetAttr(prefix, s_regs);
+                    Py_XDECREF(prefix);
+                    match_end = cut;
+                    if (regs == NULL)
+                        return -1;
+                }
+            }
+            if (valid <= 0) {
+                Py_DECREF(regs);
+                if (valid < 0)
+                    return -1;
+                continue;
+            }
+        }
+        int failed = group_span(regs, secret, begin, finish);
+        Py_DECREF(regs);
+        if (failed || check_info(own_info) < 0)
+            return -1;
+        *end = match_end;
+        *info = own_info;
+        return 1;
+    }
+    return 0;
+}
+
 /* The match at the next candidate position in [pos, high): a new reference, Py_None when there is none
  * left (then *next is high), or NULL on error; *next is where to look on if it is None at a candidate. */
 static PyObject *
@@ -371,12 +475,12 @@ family_spans(Walker *self, PyObject *text, const Text *t, PyObject *family, Span
     }
     PyObject *pattern = PyTuple_GET_ITEM(family, S_PATTERN), *members = PyTuple_GET_ITEM(family, S_MEMBERS);
     PyObject *windows = PyTuple_GET_ITEM(family, S_WINDOWS), *starts = PyTuple_GET_ITEM(family, S_STARTS);
-    PyObject *rules = PyTuple_GET_ITEM(family, S_RULES);
+    PyObject *alternatives = PyTuple_GET_ITEM(family, S_ALTERNATIVES);
     long scan = PyLong_AsLong(PyTuple_GET_ITEM(family, S_SCAN));
     if (scan == -1 && PyErr_Occurred())
         return -1;
-    if (!PyTuple_Check(members)) {
-        PyErr_SetString(PyExc_TypeError, "a family's members must be a tuple");
+    if (!PyTuple_Check(members) || !PyTuple_Check(alternatives)) {
+        PyErr_SetString(PyExc_TypeError, "a family's members and alternatives must be tuples");
         return -1;
     }
     Ranges ranges = {NULL, 0, 8, {{0, 0}}};
@@ -445,44 +549,22 @@ family_spans(Walker *self, PyObject *text, const Text *t, PyObject *family, Span
             Py_DECREF(regs);
             if (bad || check_info(info) < 0)
                 goto done;
-            PyObject *found = NULL; /* (begin, finish, end, info) from Scrubber._alternative_span */
             int valid = 1;
             if (validate != Py_None) {
                 PyObject *candidate = PyUnicode_Substring(text, start, end);
-                PyObject *verdict = candidate ? PyObject_CallOneArg(validate, candidate) : NULL;
-                valid = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
-                Py_XDECREF(verdict);
-                if (valid == 0) {
-                    found = PyObject_CallFunction(self->alternative, "OnOOO", text, start, rules,
-                                                  PyTuple_GET_ITEM(info, I_RULE), candidate);
-                    if (found == NULL)
-                        valid = -1;
-                }
+                valid = candidate == NULL ? -1 : is_valid(validate, candidate);
+                if (valid == 0) /* a look-alike: another detector, or a valid prefix, may be here */
+                    valid = alternative(text, t, alternatives, start, info, candidate, &begin, &finish, &end, &info);
                 Py_XDECREF(candidate);
                 if (valid < 0)
                     goto done;
-            }
-            if (found == Py_None) {
-                Py_DECREF(found);
-                pos = start + 1;
-                continue;
-            }
-            if (found != NULL) {
-                PyObject *other;
-                int parsed = PyTuple_Check(found) && PyArg_ParseTuple(found, "nnnO", &begin, &finish, &end, &other);
-                if (parsed)
-                    info = other;
-                else if (!PyErr_Occurred())
-                    PyErr_SetString(PyExc_TypeError, "_alternative_span must give (begin, end, match end, info)");
-                if (!parsed || (finish > begin && spans_add(out, begin, finish, info) < 0)) {
-                    Py_DECREF(found);
-                    goto done;
+                if (valid == 0) {
+                    pos = start + 1;
+                    continue;
                 }
-                Py_DECREF(found);
             }
-            else if (finish > begin && spans_add(out, begin, finish, info) < 0) {
+            if (finish > begin && spans_add(out, begin, finish, info) < 0)
                 goto done;
-            }
             pos = done_at = end > start + 1 ? end : start + 1;
         }
     }

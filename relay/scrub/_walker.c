@@ -576,16 +576,16 @@ Walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *names[] = {"owner", "child", "scrub_string", "redact_whole", "scrub_number", "enter", "checkpoint",
                             "reset", "unchanged", "max_cached", "cache_limit", "max_depth", "pause", "yield_gil",
-                            "result", "alternative", "key_rule", "apply", "template", "key_value",
+                            "result", "key_rule", "apply", "template", "key_value",
                             "first_key_value", NULL};
     PyObject *owner, *child, *scrub_string, *redact_whole, *scrub_number, *enter_, *checkpoint, *reset, *unchanged;
-    PyObject *yield_gil, *result, *alternative, *key_rule, *apply, *template, *key_value, *first_key_value;
+    PyObject *yield_gil, *result, *key_rule, *apply, *template, *key_value, *first_key_value;
     Py_ssize_t max_cached, cache_limit, max_depth;
     int pause;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOOOOOOOnnnpOOOOOOOO:Walker", names, &owner, &child,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOOOOOOOnnnpOOOOOOO:Walker", names, &owner, &child,
                                      &scrub_string, &redact_whole, &scrub_number, &enter_, &checkpoint, &reset,
                                      &unchanged, &max_cached, &cache_limit, &max_depth, &pause, &yield_gil, &result,
-                                     &alternative, &key_rule, &apply, &template, &key_value, &first_key_value))
+                                     &key_rule, &apply, &template, &key_value, &first_key_value))
         return NULL;
     Walker *self = (Walker *)type->tp_alloc(type, 0);
     if (self == NULL)
@@ -593,7 +593,6 @@ Walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->owner = Py_NewRef(owner);
     self->yield_gil = Py_NewRef(yield_gil);
     self->result = Py_NewRef(result);
-    self->alternative = Py_NewRef(alternative);
     self->key_rule = Py_NewRef(key_rule);
     self->apply = Py_NewRef(apply);
     self->template = Py_NewRef(template);
@@ -630,7 +629,6 @@ Walker_traverse(Walker *self, visitproc visit, void *arg)
     Py_VISIT(self->owner);
     Py_VISIT(self->yield_gil);
     Py_VISIT(self->result);
-    Py_VISIT(self->alternative);
     Py_VISIT(self->key_rule);
     Py_VISIT(self->apply);
     Py_VISIT(self->template);
@@ -653,7 +651,6 @@ Walker_clear(Walker *self)
     Py_CLEAR(self->owner);
     Py_CLEAR(self->yield_gil);
     Py_CLEAR(self->result);
-    Py_CLEAR(self->alternative);
     Py_CLEAR(self->key_rule);
     Py_CLEAR(self->apply);
     Py_CLEAR(self->template);

@@ -32,7 +32,6 @@ typedef struct {
     PyObject *unchanged;    /* the memoized "nothing to do" result */
     PyObject *yield_gil;    /* scrubber._yield_gil(): a pause on a worker thread */
     PyObject *result;       /* engine._Result(value, remarks, found) */
-    PyObject *alternative;  /* scrubber._alternative_span(text, start, rules, rejected, candidate) */
     PyObject *key_rule;     /* scrubber._key_info_for(name, plan) -> rule info or None */
     PyObject *apply;        /* scrubber._apply(original, rule) -> (replacement, remark type) */
     PyObject *template;     /* engine._TEMPLATE, _KEY_VALUE and _FIRST_KEY_VALUE */

@@ -52,7 +52,6 @@ class Walker:
         pause: bool,
         yield_gil: Callable[[], None],
         result: Callable[..., Any],
-        alternative: Callable[..., Any],
         key_rule: Callable[..., Any],
         apply: Callable[..., Any],
         template: Any,

@@ -89,7 +89,8 @@ class _Family:
     windows: tuple[re.Pattern[str], int, int, Callable[[str, int, int], bool]] | None = None  # scan only near runs
     starts: tuple[re.Pattern[str], bool] | None = None  # where matches can begin (and whether in lowercase)
     # What the C compute reads: (bit, pattern, members as (rule info, validator, secret group number) by
-    # group number, windows, starts regex or None, starts in lowercase, rules, bit if in _C_SCANS else 0).
+    # group number, windows, starts regex or None, starts in lowercase, each detector's own (rule info, pattern,
+    # validator, secret group number) in rule order for `_alternative`, bit if in _C_SCANS else 0).
     spec: tuple[Any, ...] = ()
 
 
@@ -241,7 +242,6 @@ class Scrubber:
                 pause=bool(pause),
                 yield_gil=self._yield_gil,
                 result=_Result,
-                alternative=self._alternative_span,
                 key_rule=self._key_info_for,
                 apply=self._apply,
                 template=_TEMPLATE,
@@ -435,7 +435,16 @@ class Scrubber:
                 WINDOWS.get(name),
                 None if starts is None else starts[0],
                 starts is not None and starts[1],
-                tuple(members),
+                tuple(
+                    (
+                        self._infos[id(rule)],
+                        rule.detector.pattern,
+                        rule.detector.validate,
+                        rule.detector.pattern.groupindex["secret"] if rule.detector.has_secret_group else 0,
+                    )
+                    for rule in members
+                    if rule.detector is not None
+                ),
                 FAMILY_BITS[name] if name in _C_SCANS else 0,
             )
             families.append(
@@ -767,16 +776,6 @@ class Scrubber:
                     spans.append((begin, finish, rule))
                 pos = done = max(end, match.start() + 1)
         return spans
-
-    def _alternative_span(
-        self, text: str, start: int, rules: Sequence[Rule], rejected: Rule, candidate: str
-    ) -> tuple[int, int, int, tuple[Any, ...]] | None:
-        """`_alternative` for the C compute: (begin, end, match end, rule info) of what it finds."""
-        found = _alternative(text, start, rules, rejected, candidate)
-        if found is None:
-            return None
-        begin, finish, end, rule = found
-        return begin, finish, end, self._infos[id(rule)]
 
     def _key_info_for(self, name: str, plan: _Plan) -> tuple[Any, ...] | None:
         """`_key_rule_for` for the C compute: the rule's info, or None."""
