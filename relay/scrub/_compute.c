@@ -578,8 +578,11 @@ done:
 
 /* -- key=value pairs inside the string -------------------------------------------------------------- */
 
+#define MAX_KNOWN_KEYS 1024
+
 static int
-pair_span(Walker *self, PyObject *text, const Text *t, PyObject *plan, PyObject *match, Spans *out, Py_ssize_t *end)
+pair_span(Walker *self, PyObject *text, const Text *t, PyObject *plan, PyObject *known, PyObject *match, Spans *out,
+          Py_ssize_t *end)
 {
     PyObject *regs = PyObject_GetAttr(match, s_regs);
     if (regs == NULL)
@@ -590,9 +593,22 @@ pair_span(Walker *self, PyObject *text, const Text *t, PyObject *plan, PyObject 
     Py_DECREF(regs);
     if (failed)
         return -1;
+    /* The key's rule: asked of the scrubber once per name and plan (the plan keeps the answers, a bounded few). */
     PyObject *name = PyUnicode_Substring(text, key_start, key_end);
-    PyObject *info = name ? PyObject_CallFunctionObjArgs(self->key_rule, name, plan, NULL) : NULL;
-    Py_XDECREF(name);
+    if (name == NULL)
+        return -1;
+    PyObject *info = PyDict_GetItemWithError(known, name);
+    if (info != NULL) {
+        Py_INCREF(info);
+    }
+    else if (!PyErr_Occurred()) {
+        info = PyObject_CallFunctionObjArgs(self->key_rule, name, plan, NULL);
+        if (info != NULL && PyDict_GET_SIZE(known) >= MAX_KNOWN_KEYS)
+            PyDict_Clear(known);
+        if (info != NULL && PyDict_SetItem(known, name, info) < 0)
+            Py_CLEAR(info);
+    }
+    Py_DECREF(name);
     if (info == NULL)
         return -1;
     if (info != Py_None && !relay_is_placeholder(t, value_start, value_end)) {
@@ -608,7 +624,7 @@ pair_span(Walker *self, PyObject *text, const Text *t, PyObject *plan, PyObject 
 
 /* engine._key_values, and the spans of the values whose key names a secret */
 static int
-pair_spans(Walker *self, PyObject *text, const Text *t, PyObject *plan, Spans *out)
+pair_spans(Walker *self, PyObject *text, const Text *t, PyObject *plan, PyObject *known, Spans *out)
 {
     Py_ssize_t pos = 0;
     PyObject *match = regex(s_match, self->first_key_value, text, 0, -1);
@@ -617,7 +633,7 @@ pair_spans(Walker *self, PyObject *text, const Text *t, PyObject *plan, Spans *o
         match = regex(s_search, self->key_value, text, 0, -1);
     }
     while (match != NULL && match != Py_None) {
-        int failed = pair_span(self, text, t, plan, match, out, &pos);
+        int failed = pair_span(self, text, t, plan, known, match, out, &pos);
         Py_DECREF(match);
         if (failed)
             return -1;
@@ -800,9 +816,9 @@ drop_written(Spans *spans, const Text *t)
 PyObject *
 relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan, long bits)
 {
-    if (!PyUnicode_Check(text) || !PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 2 ||
-        !PyTuple_Check(PyTuple_GET_ITEM(spec, 0))) {
-        PyErr_SetString(PyExc_TypeError, "compute needs a str and a plan spec (families, pairs)");
+    if (!PyUnicode_Check(text) || !PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 3 ||
+        !PyTuple_Check(PyTuple_GET_ITEM(spec, 0)) || !PyDict_Check(PyTuple_GET_ITEM(spec, 2))) {
+        PyErr_SetString(PyExc_TypeError, "compute needs a str and a plan spec (families, pairs, known keys)");
         return NULL;
     }
     if (self->pause) {
@@ -829,7 +845,7 @@ relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan, long
             goto done;
     }
     if (PyTuple_GET_ITEM(spec, 1) == Py_True && PyUnicode_FindChar(text, '=', 0, t.size, 1) >= 0 &&
-        pair_spans(self, text, &t, plan, &spans) < 0)
+        pair_spans(self, text, &t, plan, PyTuple_GET_ITEM(spec, 2), &spans) < 0)
         goto done;
     if (spans.size && PyUnicode_FindChar(text, '[', 0, t.size, 1) >= 0 && drop_written(&spans, &t) < 0)
         goto done;

@@ -118,7 +118,7 @@ class _Plan:
     # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, fast_children, numbers,
     # quick, pairs, spec, key_info, the plan); quick is the families' trigger bits when the walker may decide a
     # new string has nothing to find as `_compute` would (safe shape, or no trigger and no key=value pair),
-    # else -1; spec is what the C compute needs, (family specs, pairs), or None where strings need
+    # else -1; spec is what the C compute needs (see refresh), or None where strings need
     # `_compute_python` (user patterns and allowlists, or no C parts).
     fast: tuple[Any, ...] = ()
     spec: tuple[Any, ...] | None = None
@@ -139,7 +139,8 @@ class _Plan:
         quick = -1 if self.pattern_rules or not _QUICK else sum(family.bit for family in self.families)
         pairs = bool(self.key_rules)
         compiled = _QUICK and not self.pattern_rules and not self.keep_rules
-        self.spec = (tuple(family.spec for family in self.families), pairs) if compiled else None
+        # (family specs, pairs, the rule info of key names met in key=value text: the C compute's own memo)
+        self.spec = (tuple(family.spec for family in self.families), pairs, {}) if compiled else None
         self.fast = (
             self.skip,
             self.key_rule,
