@@ -444,7 +444,9 @@ next_match(PyObject *pattern, PyObject *starts, long scan, PyObject *haystack, P
     }
     Py_ssize_t start, end;
     if (scan) {
-        start = relay_next_start(scan, t, pos, high);
+        do
+            start = relay_next_start(scan, t, pos, high);
+        while (start >= 0 && !relay_may_begin(scan, t, start) && (pos = start + 1));
         if (start < 0) {
             *next = high;
             Py_RETURN_NONE;

@@ -120,6 +120,26 @@ relay_next_start(long family, const Text *t, Py_ssize_t pos, Py_ssize_t high)
 }
 
 static inline int
+ascii_alnum(Py_UCS4 ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+int
+relay_may_begin(long family, const Text *t, Py_ssize_t i)
+{
+    /* Right after a letter or digit (all of them word characters, and none allowed by the lookbehinds),
+     * only the detectors without a leading \b or (?<![A-Za-z0-9]) can match: aws_secret_key ("aws"),
+     * pem_private_key ("-----BEGIN") and the Slack webhook URL. */
+    Py_UCS4 before = i ? at(t, i - 1) : 0;
+    if (family == WORDS)
+        return !ascii_alnum(before) || literal(t, i, t->size, "aws", 1);
+    if (family == TOKEN)
+        return !(ascii_alnum(before) || before == '_') || at(t, i) == '-' || literal(t, i, t->size, "https://", 0);
+    return 1;
+}
+
+static inline int
 run_separator(Py_UCS4 ch)
 {
     return ch == ' ' || ch == '.' || ch == '(' || ch == ')' || ch == '/' || ch == '-';

@@ -751,6 +751,18 @@ py_next_start(PyObject *module, PyObject *args)
 }
 
 static PyObject *
+py_may_begin(PyObject *module, PyObject *args)
+{
+    long family;
+    PyObject *text;
+    Py_ssize_t at_;
+    if (!PyArg_ParseTuple(args, "lUn:may_begin", &family, &text, &at_))
+        return NULL;
+    Text t = text_of(text);
+    return PyBool_FromLong(relay_may_begin(family, &t, at_));
+}
+
+static PyObject *
 py_next_run(PyObject *module, PyObject *args)
 {
     PyObject *text;
@@ -789,6 +801,7 @@ static PyMethodDef module_methods[] = {
     {"occurs_in", (PyCFunction)(void (*)(void))py_occurs_in, METH_FASTCALL,
      "occurs_in(found, payload): whether any of the strings in found occurs in a string or key of payload."},
     {"next_start", py_next_start, METH_VARARGS, "next_start(family_bit, text, pos, high): where a match can begin, or -1."},
+    {"may_begin", py_may_begin, METH_VARARGS, "may_begin(family_bit, text, at): 0 where the family can't match."},
     {"next_run", py_next_run, METH_VARARGS, "next_run(text, pos): the next numeric run's (start, end), or None."},
     {"worth_scanning", py_worth_scanning, METH_VARARGS, "worth_scanning(text, start, end): the numeric run filter."},
     {NULL, NULL, 0, NULL},

@@ -67,6 +67,9 @@ PyObject *relay_propagating(PyObject *text, const Text *t, Py_ssize_t start, Py_
 Py_ssize_t relay_next_start(long family, const Text *t, Py_ssize_t pos, Py_ssize_t high);
 int relay_next_run(const Text *t, Py_ssize_t pos, Py_ssize_t *start, Py_ssize_t *end);
 int relay_worth_scanning(const Text *t, Py_ssize_t start, Py_ssize_t end);
+/* Whether a match of the family (WORDS or TOKEN) may begin at a candidate `i` given what precedes it: 0 only
+ * where the family's regex can't match (checked against it by tests/scrub/test_scans.py). */
+int relay_may_begin(long family, const Text *t, Py_ssize_t i);
 
 /* Whether any of the strings in `found` (an iterable) occurs in a string or key of `payload`, looking
  * through dicts and lists: 1, 0, or -1 on error. */

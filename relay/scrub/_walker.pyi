@@ -27,6 +27,9 @@ def occurs_in(found: Iterable[str], payload: Any) -> bool:
 def next_start(family: int, text: str, pos: int, high: int) -> int:
     """Where a match of the family (numeric, words or token bit) can begin in [pos, high), or -1."""
 
+def may_begin(family: int, text: str, at: int) -> bool:
+    """False only where no detector of the family (words or token bit) can match at that candidate."""
+
 def next_run(text: str, pos: int) -> tuple[int, int] | None:
     """The next run of detectors._NUMERIC_RUN at or after pos."""
 

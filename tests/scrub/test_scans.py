@@ -95,3 +95,18 @@ def test_occurs_in_finds_any_value_in_any_string(payload: object, found: list[st
     expected = any(value in text for value in found for text in strings_of(payload))
     answer = _walker.occurs_in(dict.fromkeys(found), payload)
     assert answer == expected or (answer and any("\x00" in value for value in found))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=TEXTS, family=st.sampled_from(["words", "token"]))
+@example(text="xaws_secret_key=" + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", family="words")
+@example(text="aeyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig task_sk_live_0123456789abcdef", family="token")
+def test_candidates_ruled_out_by_what_precedes_them_cannot_match(text: str, family: str) -> None:
+    """Where may_begin says no, the family's combined regex doesn't match, whatever the end of the scan."""
+    if family == "words" and not text.isascii():
+        return
+    pattern = detectors.combine([d for d in detectors.DETECTORS.values() if d.family == family])
+    bit = detectors.FAMILY_BITS[family]
+    for at in range(len(text)):
+        if regex_start(family, text, at, len(text)) == at and not _walker.may_begin(bit, text, at):
+            assert all(pattern.match(text, at, end) is None for end in (len(text), at + 8, at + 30))
