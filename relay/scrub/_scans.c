@@ -205,26 +205,15 @@ relay_worth_scanning(const Text *t, Py_ssize_t start, Py_ssize_t end)
 
 /* -- does a sensitive value still occur (meta.occurs_in) --------------------------------------------- */
 
-/* The payload's one-byte strings and keys, joined by NUL bytes (a needle without one can't match across
- * two of them); the others are looked in at once. */
-typedef struct {
-    PyObject *needles; /* a list of str */
-    char *joined;
-    Py_ssize_t size, cap;
-} Haystack;
-
-static int
-add_text(Haystack *h, PyObject *text)
+int
+relay_haystack_add(Haystack *h, PyObject *text)
 {
-    Py_ssize_t count = PyList_GET_SIZE(h->needles), size = PyUnicode_GET_LENGTH(text);
     if (PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND) {
-        for (Py_ssize_t j = 0; j < count; j++) {
-            Py_ssize_t at = PyUnicode_Find(text, PyList_GET_ITEM(h->needles, j), 0, size, 1);
-            if (at != -1)
-                return at == -2 ? -1 : 1;
-        }
-        return 0;
+        if (h->wide == NULL && (h->wide = PyList_New(0)) == NULL)
+            return -1;
+        return PyList_Append(h->wide, text);
     }
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
     if (h->size + size + 1 > h->cap) {
         Py_ssize_t cap = (h->size + size + 1) * 2;
         char *joined = PyMem_Realloc(h->joined, cap);
@@ -241,29 +230,83 @@ add_text(Haystack *h, PyObject *text)
     return 0;
 }
 
+int
+relay_haystack_find(Haystack *h, PyObject *found)
+{
+    PyObject *needles = PySequence_List(found);
+    if (needles == NULL)
+        return -1;
+    int result = 0;
+    for (Py_ssize_t j = 0; result == 0 && j < PyList_GET_SIZE(needles); j++) {
+        PyObject *needle = PyList_GET_ITEM(needles, j);
+        if (!PyUnicode_Check(needle)) {
+            PyErr_SetString(PyExc_TypeError, "the values looked for must be str");
+            result = -1;
+            break;
+        }
+        Py_ssize_t length = PyUnicode_GET_LENGTH(needle);
+        if (length == 0 || PyUnicode_FindChar(needle, 0, 0, length, 1) >= 0) {
+            result = 1; /* "" is everywhere, and a NUL could match across strings: say yes, the Propagator decides */
+            break;
+        }
+        if (PyUnicode_KIND(needle) == PyUnicode_1BYTE_KIND && h->size &&
+            memmem(h->joined, h->size, PyUnicode_1BYTE_DATA(needle), length) != NULL) {
+            result = 1;
+            break;
+        }
+        for (Py_ssize_t i = 0; h->wide != NULL && i < PyList_GET_SIZE(h->wide); i++) {
+            PyObject *text = PyList_GET_ITEM(h->wide, i);
+            Py_ssize_t at_ = PyUnicode_Find(text, needle, 0, PyUnicode_GET_LENGTH(text), 1);
+            if (at_ != -1) {
+                result = at_ == -2 ? -1 : 1;
+                break;
+            }
+        }
+    }
+    Py_DECREF(needles);
+    return result;
+}
+
+void
+relay_haystack_clear(Haystack *h)
+{
+    h->size = 0;
+    Py_CLEAR(h->wide);
+}
+
+void
+relay_haystack_free(Haystack *h)
+{
+    relay_haystack_clear(h);
+    PyMem_Free(h->joined);
+    h->joined = NULL;
+    h->cap = 0;
+}
+
+/* Every string and key of a payload, through dicts and lists (1: too deep to gather). */
 static int
 gather(Haystack *h, PyObject *value, int depth)
 {
     if (PyUnicode_Check(value))
-        return add_text(h, value);
+        return relay_haystack_add(h, value);
     if (depth > 1000)
-        return 1; /* too deep to look at here: the caller then looks the slow way */
+        return 1;
     if (PyDict_Check(value)) {
         Py_ssize_t pos = 0;
         PyObject *key, *item;
         while (PyDict_Next(value, &pos, &key, &item)) {
-            int found = PyUnicode_Check(key) ? add_text(h, key) : 0;
-            if (found == 0)
-                found = gather(h, item, depth + 1);
-            if (found)
-                return found;
+            int failed = PyUnicode_Check(key) ? relay_haystack_add(h, key) : 0;
+            if (failed == 0)
+                failed = gather(h, item, depth + 1);
+            if (failed)
+                return failed;
         }
     }
     else if (PyList_Check(value)) {
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
-            int found = gather(h, PyList_GET_ITEM(value, i), depth + 1);
-            if (found)
-                return found;
+            int failed = gather(h, PyList_GET_ITEM(value, i), depth + 1);
+            if (failed)
+                return failed;
         }
     }
     return 0;
@@ -272,30 +315,10 @@ gather(Haystack *h, PyObject *value, int depth)
 int
 relay_occurs_in(PyObject *found, PyObject *payload)
 {
-    Haystack h = {PySequence_List(found), NULL, 0, 0};
-    if (h.needles == NULL)
-        return -1;
-    int result = 0;
-    for (Py_ssize_t j = 0; result == 0 && j < PyList_GET_SIZE(h.needles); j++) {
-        PyObject *needle = PyList_GET_ITEM(h.needles, j);
-        if (!PyUnicode_Check(needle)) {
-            PyErr_SetString(PyExc_TypeError, "the values looked for must be str");
-            result = -1;
-        }
-        else if (PyUnicode_GET_LENGTH(needle) == 0 ||
-                 PyUnicode_FindChar(needle, 0, 0, PyUnicode_GET_LENGTH(needle), 1) >= 0) {
-            result = 2; /* "" is everywhere, and a NUL could match across strings: say yes, the Propagator decides */
-        }
-    }
-    if (result == 0 && PyList_GET_SIZE(h.needles))
-        result = gather(&h, payload, 0);
-    for (Py_ssize_t j = 0; result == 0 && j < PyList_GET_SIZE(h.needles); j++) {
-        PyObject *needle = PyList_GET_ITEM(h.needles, j);
-        if (PyUnicode_KIND(needle) == PyUnicode_1BYTE_KIND && h.size &&
-            memmem(h.joined, h.size, PyUnicode_1BYTE_DATA(needle), PyUnicode_GET_LENGTH(needle)) != NULL)
-            result = 1;
-    }
-    PyMem_Free(h.joined);
-    Py_DECREF(h.needles);
-    return result == 2 ? 1 : result;
+    Haystack h = {NULL, 0, 0, NULL};
+    int result = gather(&h, payload, 0);
+    if (result == 0)
+        result = relay_haystack_find(&h, found);
+    relay_haystack_free(&h);
+    return result;
 }

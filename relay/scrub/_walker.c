@@ -72,6 +72,27 @@ child_of(Walker *self, PyObject *fast, PyObject *key)
     return child;
 }
 
+/* Values found sensitive are this long or longer (meta.propagates): shorter strings can't hold one. */
+#define MIN_FOUND 6
+
+/* While gathering: note a string the Propagator would look at, as the walk leaves it. */
+static int
+saw(Walker *self, PyObject *text)
+{
+    if (!self->gathering || text == NULL || !PyUnicode_CheckExact(text) || PyUnicode_GET_LENGTH(text) < MIN_FOUND)
+        return 0;
+    return relay_haystack_add(&self->seen, text);
+}
+
+/* A value the walk passes over as neither JSON string, object nor array: if the Propagator would look
+ * into it (a str, dict or list subclass), the gathering can't answer for this payload. */
+static void
+passed_over(Walker *self, PyObject *value)
+{
+    if (PyUnicode_Check(value) || PyDict_Check(value) || PyList_Check(value))
+        self->incomplete = 1;
+}
+
 static int
 enter(Walker *self, Py_ssize_t depth)
 {
@@ -359,9 +380,12 @@ walk_value(Walker *self, PyObject *value, PyObject *fast, PyObject *path, PyObje
             result = Py_NewRef(value);
     }
     else {
+        passed_over(self, value);
         result = Py_NewRef(value);
     }
 done:
+    if (saw(self, result) < 0)
+        Py_CLEAR(result);
     return result;
 }
 
@@ -375,8 +399,10 @@ dict_entry(Walker *self, PyObject *fast, PyObject *key, PyObject *value, PyObjec
     int is_container = !is_str && (PyDict_CheckExact(value) || PyList_CheckExact(value));
     int is_int = !is_str && !is_container && PyLong_CheckExact(value);
     int is_float = PyFloat_CheckExact(value);
-    if (!is_str && !is_container && !is_int && !is_float)
+    if (!is_str && !is_container && !is_int && !is_float) {
+        passed_over(self, value);
         return Py_NewRef(value); /* None and booleans carry nothing to scrub */
+    }
     PyObject *child_fast = child_of(self, fast, key);
     if (child_fast == NULL)
         return NULL;
@@ -400,10 +426,14 @@ dict_entry(Walker *self, PyObject *fast, PyObject *key, PyObject *value, PyObjec
             else if (scan == 0)
                 result = Py_NewRef(value);
         }
+        if (saw(self, result) < 0)
+            Py_CLEAR(result);
     }
     else if (is_container) {
         if (key_rule != Py_None) {
             result = redact(self, value, child_fast, path, key, meta);
+            if (saw(self, result) < 0)
+                Py_CLEAR(result);
         }
         else if (PyList_Append(path, key) == 0) {
             int failed = PyDict_CheckExact(value) ? walk_dict(self, value, child_fast, path, meta, depth + 1)
@@ -419,6 +449,8 @@ dict_entry(Walker *self, PyObject *fast, PyObject *key, PyObject *value, PyObjec
     }
     else if (key_rule != Py_None) { /* only a key rule applies to a float ({"password": 1.5}) */
         result = redact(self, value, child_fast, path, key, meta);
+        if (saw(self, result) < 0)
+            Py_CLEAR(result);
     }
     else {
         result = Py_NewRef(value);
@@ -475,8 +507,14 @@ walk_pairs(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObje
         Py_INCREF(pair);
         PyObject *child_fast = child_of(self, fast, PyList_GET_ITEM(pair, 0));
         PyObject *value = PyList_GET_ITEM(pair, 1);
-        int failed = child_fast == NULL;
-        if (!failed && PyTuple_GET_ITEM(child_fast, F_SKIP) != Py_True && value != Py_None) {
+        /* The Propagator sees these as plain lists (under "#", not the header's plan): the name, and a
+         * string value whatever the header's plan did; a container it may see differently. */
+        int failed = child_fast == NULL || saw(self, PyList_GET_ITEM(pair, 0)) < 0;
+        if (PyDict_Check(value) || PyList_Check(value))
+            self->incomplete = 1;
+        if (!failed && (PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True || value == Py_None))
+            failed = saw(self, value) < 0;
+        else if (!failed) {
             PyObject *label = PyUnicode_FromFormat("%zd", index);
             failed = label == NULL || PyList_Append(path, label) < 0;
             Py_XDECREF(label);
@@ -523,7 +561,7 @@ walk_list(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObjec
             if (PyUnicode_CheckExact(value)) {
                 int scan = needs_scan(self, value, child_fast, &bits, &memo);
                 if (scan <= 0) {
-                    failed = scan < 0;
+                    failed = scan < 0 || saw(self, value) < 0;
                     continue;
                 }
             }
@@ -538,11 +576,13 @@ walk_list(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObjec
                 }
             }
             else if (!PyDict_CheckExact(value) && !PyList_CheckExact(value)) {
+                passed_over(self, value);
                 continue;
             }
         }
         else if (!PyUnicode_CheckExact(value) && !PyDict_CheckExact(value) && !PyList_CheckExact(value) &&
                  !PyLong_CheckExact(value) && !PyFloat_CheckExact(value)) {
+            passed_over(self, value);
             continue;
         }
         PyObject *label = PyUnicode_FromFormat("%zd", index);
@@ -552,8 +592,11 @@ walk_list(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObjec
         }
         Py_INCREF(value);
         PyObject *new;
-        if (PyUnicode_CheckExact(value) && key_rule == Py_None)
+        if (PyUnicode_CheckExact(value) && key_rule == Py_None) {
             new = scrub_text(self, value, child, child_fast, path, label, meta, bits, memo);
+            if (saw(self, new) < 0)
+                Py_CLEAR(new);
+        }
         else
             new = walk_value(self, value, child_fast, path, meta, depth, label);
         Py_DECREF(label);
@@ -634,6 +677,7 @@ Walker_traverse(Walker *self, visitproc visit, void *arg)
     Py_VISIT(self->template);
     Py_VISIT(self->key_value);
     Py_VISIT(self->first_key_value);
+    Py_VISIT(self->seen.wide);
     return 0;
 }
 
@@ -656,6 +700,7 @@ Walker_clear(Walker *self)
     Py_CLEAR(self->template);
     Py_CLEAR(self->key_value);
     Py_CLEAR(self->first_key_value);
+    relay_haystack_free(&self->seen);
     return 0;
 }
 
@@ -716,7 +761,51 @@ Walker_compute(Walker *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+static PyObject *
+Walker_gather(Walker *self, PyObject *on)
+{
+    int gathering = PyObject_IsTrue(on);
+    if (gathering < 0)
+        return NULL;
+    self->gathering = gathering;
+    self->incomplete = 0;
+    relay_haystack_clear(&self->seen);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Walker_seen(Walker *self, PyObject *found)
+{
+    int was = self->gathering;
+    self->gathering = 0;
+    PyObject *result = NULL;
+    if (!was || self->incomplete) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *key;
+    Py_ssize_t pos = 0;
+    while (PyDict_Check(found) && PyDict_Next(found, &pos, &key, NULL)) {
+        if (!PyUnicode_Check(key) || PyUnicode_GET_LENGTH(key) < MIN_FOUND) { /* not what the walk gathered for */
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+    }
+    int occurs = relay_haystack_find(&self->seen, found);
+    result = occurs < 0 ? NULL : PyBool_FromLong(occurs);
+done:
+    if (self->seen.cap > (1 << 20)) /* after a big payload: not kept for the next */
+        relay_haystack_free(&self->seen);
+    else
+        relay_haystack_clear(&self->seen);
+    return result;
+}
+
 static PyMethodDef Walker_methods[] = {
+    {"gather", (PyCFunction)Walker_gather, METH_O,
+     "gather(on): note, while walking, the strings as the walk leaves them (for seen())."},
+    {"seen", (PyCFunction)Walker_seen, METH_O,
+     "seen(found): whether a value of found is in a string the walk left (None: can't tell, look the slow way)."},
     {"compute", (PyCFunction)(void (*)(void))Walker_compute, METH_FASTCALL,
      "compute(text, plan): Scrubber._compute_python, in C, for a plan with a spec; the _Result."},
     {"walk", (PyCFunction)(void (*)(void))Walker_walk, METH_FASTCALL,

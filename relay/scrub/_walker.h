@@ -19,6 +19,14 @@ enum {
 enum { I_RULE, I_ID, I_CODE, I_PLACEHOLDER, I_ORDER, I_SIZE };
 enum { CODE_REPLACE, CODE_REMOVE_WHOLE, CODE_REMOVE_VALUE, CODE_APPLY };
 
+/* Strings to look for values in: the one-byte ones joined by NUL bytes (a value without one can't match
+ * across two of them), the others kept in a list. */
+typedef struct {
+    char *joined;
+    Py_ssize_t size, cap;
+    PyObject *wide; /* a list, or NULL */
+} Haystack;
+
 typedef struct {
     PyObject_HEAD
     PyObject *owner;        /* the scrubber: its `_found` collects this payload's sensitive values */
@@ -43,6 +51,11 @@ typedef struct {
     Py_ssize_t max_depth;
     int pause;
     unsigned long containers;
+    /* While scrub_event walks: every string the Propagator would look at, as the walk leaves it (or
+     * `incomplete` when some couldn't be followed), so that "does a value found still occur" needs no
+     * second walk. */
+    int gathering, incomplete;
+    Haystack seen;
 } Walker;
 
 /* Scrubber._compute_python for a plan whose `spec` is set: the _Result, or `unchanged` (new reference).
@@ -70,6 +83,12 @@ int relay_worth_scanning(const Text *t, Py_ssize_t start, Py_ssize_t end);
 /* Whether a match of the family (WORDS or TOKEN) may begin at a candidate `i` given what precedes it: 0 only
  * where the family's regex can't match (checked against it by tests/scrub/test_scans.py). */
 int relay_may_begin(long family, const Text *t, Py_ssize_t i);
+
+int relay_haystack_add(Haystack *h, PyObject *text);
+/* Whether any of the strings in `found` (an iterable) is in one of the haystack's: 1, 0, or -1 on error. */
+int relay_haystack_find(Haystack *h, PyObject *found);
+void relay_haystack_clear(Haystack *h); /* empty, keeping its memory */
+void relay_haystack_free(Haystack *h);
 
 /* Whether any of the strings in `found` (an iterable) occurs in a string or key of `payload`, looking
  * through dicts and lists: 1, 0, or -1 on error. */

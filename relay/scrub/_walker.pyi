@@ -65,5 +65,9 @@ class Walker:
         self, value: Any, plan: Any, path: list[str], meta: dict[str, Any] | None, depth: int, key: str | None
     ) -> Any:
         """Scrubber._value, in C: the value to keep."""
+    def gather(self, on: bool) -> None:
+        """Note, while walking, the strings as the walk leaves them (for seen())."""
+    def seen(self, found: dict[str, Any]) -> bool | None:
+        """Whether a value of found is in a string the walk left; None when it can't tell."""
     def compute(self, text: str, plan: Any) -> Any:
         """Scrubber._compute_python, in C, for a plan with a spec: the _Result."""

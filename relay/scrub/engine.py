@@ -226,6 +226,7 @@ class Scrubber:
         self._found: dict[str, tuple[str, str, str]] | None = None
         self._walk: Callable[[Any, _Plan, list[str], dict[str, Any] | None, int, str | None], Any] = self._value
         self._compiled: Callable[[str, _Plan], _Result] | None = None
+        self._walker: _Walker | None = None
         if Walker is not None:
             walker = Walker(
                 owner=self,
@@ -249,6 +250,7 @@ class Scrubber:
                 key_value=_KEY_VALUE,
                 first_key_value=_FIRST_KEY_VALUE,
             )
+            self._walker = walker
             self._walk = walker.walk
             self._compiled = walker.compute
 
@@ -286,12 +288,16 @@ class Scrubber:
         meta: dict[str, Any] = {}
         existing = event.pop("_meta", None)
         self._found = {}
+        if self._walker is not None:
+            self._walker.gather(True)
         try:
             self.scrub(event, "", meta, time_limit)
-            if self._found and _occurs_in(self._found, event):
+            if self._found and self._still_found(event):
                 Propagator(self, self._found, meta).walk(event, self._root, [])
         finally:
             self._found = None
+            if self._walker is not None:
+                self._walker.gather(False)
         if remarks is not None:
             remarks.update(meta)
         if isinstance(existing, dict):
@@ -299,6 +305,16 @@ class Scrubber:
         if meta:
             event["_meta"] = meta
         return event
+
+    def _still_found(self, event: dict[str, Any]) -> bool:
+        """Whether a value found sensitive is still somewhere the Propagator would replace it: from the
+        strings the C walk left (no second walk), or looked for in the whole event."""
+        assert self._found is not None
+        if self._walker is not None:
+            seen = self._walker.seen(self._found)
+            if seen is not None:
+                return seen
+        return _occurs_in(self._found, event)
 
     def scrub_text(
         self, text: str, root: str, remarks: list[Remark] | None = None, time_limit: float | None = None

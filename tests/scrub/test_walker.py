@@ -53,7 +53,7 @@ KEYS = st.sampled_from(
 TEXT = st.sampled_from(
     ["alice@example.com", "4111 1111 1111 1111", "6195018316065435", "+44 20 7946 0958", "build-42 alice@example.com",
      "token=abc123secret&page=2", "Bearer abcdefghijklmnop", "/home/alice/app.py", "[email]", "hello", "", "a",
-     "2024-05-01T10:00:00Z", "'bob@example.org'"]
+     "2024-05-01T10:00:00Z", "'bob@example.org'", "hunter22x", "pw was hunter22x!", "abc123secret"]
 ) | st.text(max_size=30)  # fmt: skip
 SCALARS = (
     TEXT
@@ -81,6 +81,7 @@ def scrubbers() -> tuple[Scrubber, Scrubber]:
     in_python = Scrubber(RULES, b"key", 5.0)
     in_python._walk = in_python._value
     in_python._compiled = None  # and the Python compute
+    in_python._walker = None  # and the search of the whole event for values found
     return in_c, in_python
 
 
@@ -108,6 +109,12 @@ def test_c_walker_is_built() -> None:
 @example(payload={"headers": [["Authorization", "Bearer abcdefghijklmnop"], ["X-Id", 4111111111111111]]}, event=True)
 @example(payload={"extra": {"account_no": {"type": "string", "value": "12345678"}, "ssn": 1.5}}, event=True)
 @example(payload=[[["Cookie", "a"]], 4111111111111111, "alice@example.com"], event=False)
+@example(
+    payload={"password": "hunter22x", "note": "pw was hunter22x!", "headers": [["X-Note", "hunter22x"]],
+             "debug_meta": {"x": "hunter22x"}, "values": ["hunter22x", {"apiKey": 5}]},
+    event=True,
+)  # fmt: skip
+@example(payload={"debug_meta": {"x": "hunter22x"}, "password": "hunter22x"}, event=True)
 def test_c_and_python_walks_agree(payload: Any, event: bool) -> None:
     """On any JSON payload, both walks give the same values, the same `_meta` and the same errors."""
     if event and not isinstance(payload, dict):
