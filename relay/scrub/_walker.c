@@ -72,6 +72,21 @@ child_of(Walker *self, PyObject *fast, PyObject *key)
     return child;
 }
 
+/* A list index as a path segment (new reference): the first few made once. */
+#define LABELS 256
+static PyObject *labels[LABELS];
+
+static PyObject *
+label_of(Py_ssize_t index)
+{
+    if (index < LABELS) {
+        if (labels[index] == NULL && (labels[index] = PyUnicode_FromFormat("%zd", index)) == NULL)
+            return NULL;
+        return Py_NewRef(labels[index]);
+    }
+    return PyUnicode_FromFormat("%zd", index);
+}
+
 /* Values found sensitive are this long or longer (meta.propagates): shorter strings can't hold one. */
 #define MIN_FOUND 6
 
@@ -515,7 +530,7 @@ walk_pairs(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObje
         if (!failed && (PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True || value == Py_None))
             failed = saw(self, value) < 0;
         else if (!failed) {
-            PyObject *label = PyUnicode_FromFormat("%zd", index);
+            PyObject *label = label_of(index);
             failed = label == NULL || PyList_Append(path, label) < 0;
             Py_XDECREF(label);
             if (!failed) {
@@ -585,7 +600,7 @@ walk_list(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObjec
             passed_over(self, value);
             continue;
         }
-        PyObject *label = PyUnicode_FromFormat("%zd", index);
+        PyObject *label = label_of(index);
         if (label == NULL) {
             failed = 1;
             break;

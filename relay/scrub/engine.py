@@ -118,10 +118,10 @@ class _Plan:
     # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, fast_children, numbers,
     # quick, pairs, spec, key_info, the plan); quick is the families' trigger bits when the walker may decide a
     # new string has nothing to find as `_compute` would (safe shape, or no trigger and no key=value pair),
-    # else -1; spec is what the C compute needs (see refresh), or None where strings need
+    # else -1; spec is what the C compute needs (see _Selection.spec), or None where strings need
     # `_compute_python` (user patterns and allowlists, or no C parts).
     fast: tuple[Any, ...] = ()
-    spec: tuple[Any, ...] | None = None
+    spec: tuple[Any, ...] | None = None  # its _Selection's
 
     def __post_init__(self) -> None:
         self.refresh()
@@ -138,9 +138,6 @@ class _Plan:
         numbers = bool(self.detector_rules)
         quick = -1 if self.pattern_rules or not _QUICK else sum(family.bit for family in self.families)
         pairs = bool(self.key_rules)
-        compiled = _QUICK and not self.pattern_rules and not self.keep_rules
-        # (family specs, pairs, the rule info of key names met in key=value text: the C compute's own memo)
-        self.spec = (tuple(family.spec for family in self.families), pairs, {}) if compiled else None
         self.fast = (
             self.skip,
             self.key_rule,
@@ -168,6 +165,10 @@ class _Selection:
     pattern_rules: tuple[Rule, ...]
     keep_rules: tuple[Rule, ...]
     families: tuple[_Family, ...]
+    # What the C compute needs, where it can do these rules: (family specs, pairs, the rule info of key names
+    # met in key=value text, its own memo); None where strings need `_compute_python`.
+    spec: tuple[Any, ...] | None
+    key_names: dict[str, Rule | None] = field(default_factory=dict)  # normalized key -> its key rule
 
 
 @dataclass(slots=True)
@@ -376,11 +377,18 @@ class Scrubber:
         key_rule = None
         if key and key != "#" and selection.key_rules:
             normalized = normalize_key(key)
-            if not any(r.keys is not None and r.keys.fullmatch(normalized) for r in selection.keep_keys):
-                for rule in selection.key_rules:
-                    if rule.keys is not None and rule.keys.fullmatch(normalized):
-                        key_rule = rule
-                        break
+            known = selection.key_names
+            if normalized in known:
+                key_rule = known[normalized]
+            else:
+                if not any(r.keys is not None and r.keys.fullmatch(normalized) for r in selection.keep_keys):
+                    for rule in selection.key_rules:
+                        if rule.keys is not None and rule.keys.fullmatch(normalized):
+                            key_rule = rule
+                            break
+                if len(known) > _CACHE_LIMIT:
+                    known.clear()
+                known[normalized] = key_rule
         dead = (
             key_rule is None
             and not selection.detector_rules
@@ -400,6 +408,7 @@ class Scrubber:
             keep_rules=selection.keep_rules,
             key_rules=selection.key_rules,
             min_len=1 if selection.pattern_rules else 3 if self._key_rules else _MIN_DETECTOR_LENGTH,
+            spec=selection.spec,
         )
 
     def _select(self, selected: tuple[bool, ...]) -> _Selection:
@@ -410,14 +419,20 @@ class Scrubber:
 
         strings = chosen(self._string_rules)
         detector_rules = tuple(r for r in strings if r.detector is not None)
+        pattern_rules = tuple(r for r in strings if r.pattern is not None)
+        keep_rules = chosen(self._keep_strings)
+        key_rules = chosen(self._key_rules)
+        families = self._families(detector_rules)
+        compiled = _QUICK and not pattern_rules and not keep_rules
         return _Selection(
             keep=bool(chosen(self._keep_subtree)),
             keep_keys=chosen(self._keep_keys),
-            key_rules=chosen(self._key_rules),
+            key_rules=key_rules,
             detector_rules=detector_rules,
-            pattern_rules=tuple(r for r in strings if r.pattern is not None),
-            keep_rules=chosen(self._keep_strings),
-            families=self._families(detector_rules),
+            pattern_rules=pattern_rules,
+            keep_rules=keep_rules,
+            families=families,
+            spec=(tuple(family.spec for family in families), bool(key_rules), {}) if compiled else None,
         )
 
     def _families(self, rules: tuple[Rule, ...]) -> tuple[_Family, ...]:
