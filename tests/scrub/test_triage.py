@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from relay.rules import Rule, load_pack
 from relay.scrub import detectors, validators
 from relay.scrub.engine import Scrubber, _Family, _key_values
+from relay.scrub.meta import Propagator
 
 SCRUBBER = Scrubber([*load_pack("secrets").rules, *load_pack("pii").rules], b"k", 5.0)
 PLAN = SCRUBBER._child(SCRUBBER._root_plan(""), "message")
@@ -306,3 +307,17 @@ def test_pem_keys_end_where_they_did(text: str, cut: int) -> None:
     for start in range(end + 1):
         new, old = pattern.match(text, start, end), PLAIN_PEM.match(text, start, end)
         assert (new and new.span()) == (old and old.span())
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    values=st.lists(st.sampled_from(["abc123", "abc1234", "c123ab", "123abc", "zzzzzz", "bc123a"]), min_size=1),
+    text=st.lists(st.sampled_from(["abc123", "4", "c123ab", "bc", " ", "zz", "a"]), max_size=12).map("".join),
+)
+def test_propagator_replaces_as_the_longest_first_alternation_did(values: list[str], text: str) -> None:
+    """Leftmost, then longest, non-overlapping: what a regex alternation of the values, longest first, finds."""
+    found = {value: (f"[{value[:2]}]", "r", "s") for value in values}
+    meta: dict[str, Any] = {}
+    new = Propagator(Scrubber([]), found, meta).walk(text, Scrubber([])._root, [])
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(found, key=len, reverse=True)))
+    assert new == pattern.sub(lambda m: found[m.group(0)][0], text)
