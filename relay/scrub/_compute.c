@@ -59,6 +59,23 @@ code_of(PyObject *info) /* of an info already checked */
 
 /* -- spans --------------------------------------------------------------------------------------- */
 
+/* Double an array that starts out in a fixed local buffer: the grown array (the items copied over), or
+ * NULL with MemoryError (the old array is then still the caller's to free). */
+static void *
+grow(void *items, void *local, Py_ssize_t *cap, size_t item)
+{
+    Py_ssize_t bigger = *cap * 2;
+    void *grown = items == local ? PyMem_Malloc(bigger * item) : PyMem_Realloc(items, bigger * item);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (items == local)
+        memcpy(grown, local, *cap * item);
+    *cap = bigger;
+    return grown;
+}
+
 typedef struct {
     Py_ssize_t start, end, order, index;
     PyObject *info; /* owned */
@@ -84,16 +101,10 @@ spans_add(Spans *s, Py_ssize_t start, Py_ssize_t end, PyObject *info)
     if (check_info(info) < 0)
         return -1;
     if (s->size == s->cap) {
-        Py_ssize_t cap = s->cap * 2;
-        Span *items = s->items == s->local ? PyMem_Malloc(cap * sizeof(Span)) : PyMem_Realloc(s->items, cap * sizeof(Span));
-        if (items == NULL) {
-            PyErr_NoMemory();
+        Span *items = grow(s->items, s->local, &s->cap, sizeof(Span));
+        if (items == NULL)
             return -1;
-        }
-        if (s->items == s->local)
-            memcpy(items, s->local, sizeof(s->local));
         s->items = items;
-        s->cap = cap;
     }
     Py_ssize_t order = PyLong_AsSsize_t(PyTuple_GET_ITEM(info, I_ORDER));
     if (order == -1 && PyErr_Occurred())
@@ -265,16 +276,10 @@ ranges_add(Ranges *r, Py_ssize_t low, Py_ssize_t high)
         return 0;
     }
     if (r->size == r->cap) {
-        Py_ssize_t cap = r->cap * 2;
-        Range *items = r->items == r->local ? PyMem_Malloc(cap * sizeof(Range)) : PyMem_Realloc(r->items, cap * sizeof(Range));
-        if (items == NULL) {
-            PyErr_NoMemory();
+        Range *items = grow(r->items, r->local, &r->cap, sizeof(Range));
+        if (items == NULL)
             return -1;
-        }
-        if (r->items == r->local)
-            memcpy(items, r->local, sizeof(r->local));
         r->items = items;
-        r->cap = cap;
     }
     r->items[r->size].low = low;
     r->items[r->size].high = high;
