@@ -6,8 +6,8 @@
 from setuptools import Extension, setup
 
 TRIGGERS = "relay/scrub/_triggers.h"  # shared by both
-# the walk, a new string's result, where detectors' matches can begin, and the digit validators
-WALKER = ["relay/scrub/_walker.c", "relay/scrub/_compute.c", "relay/scrub/_scans.c", "relay/scrub/_validators.c"]
+# the walk, a new string's result, where detectors match, where their matches can begin, the digit validators
+WALKER = [f"relay/scrub/{name}.c" for name in ("_walker", "_compute", "_spans", "_scans", "_validators")]
 
 setup(
     ext_modules=[

@@ -58,6 +58,36 @@ typedef struct {
     Haystack seen;
 } Walker;
 
+/* A family's spec (engine._Family.spec). S_ALTERNATIVES: each detector's own (rule info, pattern,
+ * validator, secret group), in rule order; S_SCAN: the family's bit when _scans.c finds where its matches
+ * can be (its STARTS and WINDOWS), else 0. */
+enum { S_BIT, S_PATTERN, S_MEMBERS, S_WINDOWS, S_STARTS, S_LOWER, S_ALTERNATIVES, S_SCAN, S_SIZE };
+
+/* What a rule matched: _spans.c finds them, _compute.c keeps the ones that win. */
+typedef struct {
+    Py_ssize_t start, end, order, index;
+    PyObject *info; /* owned */
+} Span;
+
+typedef struct {
+    Span *items;
+    Py_ssize_t size, cap;
+    Span local[8];
+} Spans;
+
+/* _compute.c: add a span of the rule with this info (0, or -1 on error); check a rule info (0, or -1 with
+ * TypeError); double an array that starts out in a fixed local buffer (the grown array, the items copied
+ * over, or NULL with MemoryError: the old array is then still the caller's to free). */
+int relay_spans_add(Spans *s, Py_ssize_t start, Py_ssize_t end, PyObject *info);
+int relay_check_info(PyObject *info);
+void *relay_grow(void *items, void *local, Py_ssize_t *cap, size_t item);
+
+/* _spans.c: the spans of a family's detectors, and of the values of key=value pairs whose key names a
+ * secret (`known`: the plan's memo of key name -> rule info); 0, or -1 on error. */
+int relay_family_spans(Walker *self, PyObject *text, const Text *t, PyObject *family, Spans *out);
+int relay_pair_spans(Walker *self, PyObject *text, const Text *t, PyObject *plan, PyObject *known, Spans *out);
+int relay_init_span_names(void);
+
 /* Scrubber._compute_python for a plan whose `spec` is set: the _Result, or `unchanged` (new reference).
  * `bits`: the string's trigger bits when the caller has them (it is then not a safe shape), else -1. */
 PyObject *relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan, long bits);
