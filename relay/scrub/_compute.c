@@ -12,12 +12,9 @@ static PyObject *s_rem, *s_len, *s_blank, *s_kind_s, *s_kind_x;
 int
 relay_init_names(void)
 {
-    s_rem = PyUnicode_InternFromString("rem");
-    s_len = PyUnicode_InternFromString("len");
-    s_blank = PyUnicode_InternFromString("");
-    s_kind_s = PyUnicode_InternFromString("s");
-    s_kind_x = PyUnicode_InternFromString("x");
-    return s_rem && s_len && s_blank && s_kind_s && s_kind_x ? relay_init_span_names() : -1;
+    PyObject **slots[] = {&s_rem, &s_len, &s_blank, &s_kind_s, &s_kind_x, NULL};
+    static const char *const names[] = {"rem", "len", "", "s", "x", NULL};
+    return intern_names(slots, names) < 0 ? -1 : relay_init_span_names();
 }
 
 int

@@ -11,13 +11,9 @@ static PyObject *s_match, *s_search, *s_fullmatch, *s_regs, *s_lastindex, *s_low
 int
 relay_init_span_names(void)
 {
-    s_match = PyUnicode_InternFromString("match");
-    s_search = PyUnicode_InternFromString("search");
-    s_fullmatch = PyUnicode_InternFromString("fullmatch");
-    s_regs = PyUnicode_InternFromString("regs");
-    s_lastindex = PyUnicode_InternFromString("lastindex");
-    s_lower = PyUnicode_InternFromString("lower");
-    return s_match && s_search && s_fullmatch && s_regs && s_lastindex && s_lower ? 0 : -1;
+    PyObject **slots[] = {&s_match, &s_search, &s_fullmatch, &s_regs, &s_lastindex, &s_lower, NULL};
+    static const char *const names[] = {"match", "search", "fullmatch", "regs", "lastindex", "lower", NULL};
+    return intern_names(slots, names);
 }
 
 /* -- small helpers ------------------------------------------------------------------------------- */

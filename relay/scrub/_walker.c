@@ -920,15 +920,9 @@ PyInit__walker(void)
 {
     if (PyType_Ready(&WalkerType) < 0)
         return NULL;
-    str_fast = PyUnicode_InternFromString("fast");
-    str_hash = PyUnicode_InternFromString("#");
-    str_one = PyUnicode_InternFromString("1");
-    str_found = PyUnicode_InternFromString("found");
-    str_value = PyUnicode_InternFromString("value");
-    str_remarks = PyUnicode_InternFromString("remarks");
-    str_collected = PyUnicode_InternFromString("_found");
-    if (str_fast == NULL || str_hash == NULL || str_one == NULL || str_found == NULL || str_value == NULL ||
-        str_remarks == NULL || str_collected == NULL || relay_init_names() < 0)
+    PyObject **slots[] = {&str_fast, &str_hash, &str_one, &str_found, &str_value, &str_remarks, &str_collected, NULL};
+    static const char *const names[] = {"fast", "#", "1", "found", "value", "remarks", "_found", NULL};
+    if (intern_names(slots, names) < 0 || relay_init_names() < 0)
         return NULL;
     PyObject *module = PyModule_Create(&walker_module);
     if (module == NULL)

@@ -127,6 +127,16 @@ int relay_occurs_in(PyObject *found, PyObject *payload);
 /* _validators.c: the digit validators, as module functions. */
 extern PyMethodDef relay_validator_methods[];
 
+/* Intern each name into its slot (the lists end with NULL): 0, or -1 on error. */
+static inline int
+intern_names(PyObject **slots[], const char *const names[])
+{
+    for (; *slots; slots++, names++)
+        if ((**slots = PyUnicode_InternFromString(*names)) == NULL)
+            return -1;
+    return 0;
+}
+
 /* Names used by both files, interned once by the module (relay_init_names). */
 int relay_init_names(void);
 
