@@ -53,8 +53,9 @@ class IngestService:
         spool: Spool,
         outcomes: Outcomes,
         clock: Clock,
-        check_json: JsonChecker | None = None,
-        large_bytes: int = 256 * 1024,
+        *,
+        check_json: JsonChecker | None,
+        large_bytes: int,  # JSON payloads above this go to `check_json` (the scrub child's threshold)
     ) -> None:
         self._limits = limits
         self._router = router
@@ -63,7 +64,7 @@ class IngestService:
         self._outcomes = outcomes
         self._clock = clock
         self._check_json = check_json
-        self._large_bytes = large_bytes  # JSON payloads above this go to `check_json`
+        self._large_bytes = large_bytes
 
     async def accept(self, envelope: Envelope, project_id: int, project: ProjectConfig | None, auth: Auth) -> Accepted:
         """Take responsibility for an envelope, or raise HttpError; every item gets exactly one outcome."""
