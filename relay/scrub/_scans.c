@@ -203,7 +203,7 @@ relay_worth_scanning(const Text *t, Py_ssize_t start, Py_ssize_t end)
     return cased;
 }
 
-/* -- does a sensitive value still occur (meta.occurs_in) --------------------------------------------- */
+/* -- does a sensitive value still occur: the strings the walk left (Walker.seen) -------------------- */
 
 int
 relay_haystack_add(Haystack *h, PyObject *text)
@@ -281,44 +281,4 @@ relay_haystack_free(Haystack *h)
     PyMem_Free(h->joined);
     h->joined = NULL;
     h->cap = 0;
-}
-
-/* Every string and key of a payload, through dicts and lists (1: too deep to gather). */
-static int
-gather(Haystack *h, PyObject *value, int depth)
-{
-    if (PyUnicode_Check(value))
-        return relay_haystack_add(h, value);
-    if (depth > 1000)
-        return 1;
-    if (PyDict_Check(value)) {
-        Py_ssize_t pos = 0;
-        PyObject *key, *item;
-        while (PyDict_Next(value, &pos, &key, &item)) {
-            int failed = PyUnicode_Check(key) ? relay_haystack_add(h, key) : 0;
-            if (failed == 0)
-                failed = gather(h, item, depth + 1);
-            if (failed)
-                return failed;
-        }
-    }
-    else if (PyList_Check(value)) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
-            int failed = gather(h, PyList_GET_ITEM(value, i), depth + 1);
-            if (failed)
-                return failed;
-        }
-    }
-    return 0;
-}
-
-int
-relay_occurs_in(PyObject *found, PyObject *payload)
-{
-    Haystack h = {NULL, 0, 0, NULL};
-    int result = gather(&h, payload, 0);
-    if (result == 0)
-        result = relay_haystack_find(&h, found);
-    relay_haystack_free(&h);
-    return result;
 }

@@ -890,20 +890,7 @@ py_worth_scanning(PyObject *module, PyObject *args)
     return PyBool_FromLong(relay_worth_scanning(&t, start, end));
 }
 
-static PyObject *
-py_occurs_in(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "occurs_in(found, payload) takes 2 arguments");
-        return NULL;
-    }
-    int found = relay_occurs_in(args[0], args[1]);
-    return found < 0 ? NULL : PyBool_FromLong(found);
-}
-
 static PyMethodDef module_methods[] = {
-    {"occurs_in", (PyCFunction)(void (*)(void))py_occurs_in, METH_FASTCALL,
-     "occurs_in(found, payload): whether any of the strings in found occurs in a string or key of payload."},
     {"next_start", py_next_start, METH_VARARGS, "next_start(family_bit, text, pos, high): where a match can begin, or -1."},
     {"may_begin", py_may_begin, METH_VARARGS, "may_begin(family_bit, text, at): 0 where the family can't match."},
     {"next_run", py_next_run, METH_VARARGS, "next_run(text, pos): the next numeric run's (start, end), or None."},

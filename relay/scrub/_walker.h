@@ -120,9 +120,6 @@ int relay_haystack_find(Haystack *h, PyObject *found);
 void relay_haystack_clear(Haystack *h); /* empty, keeping its memory */
 void relay_haystack_free(Haystack *h);
 
-/* Whether any of the strings in `found` (an iterable) occurs in a string or key of `payload`, looking
- * through dicts and lists: 1, 0, or -1 on error. */
-int relay_occurs_in(PyObject *found, PyObject *payload);
 
 /* _validators.c: the digit validators, as module functions. */
 extern PyMethodDef relay_validator_methods[];

@@ -1,6 +1,6 @@
 """Type stub for the scrub engine's C parts (_walker.c, _compute.c, _scans.c, _validators.c)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 FAMILIES: tuple[str, ...]
@@ -21,9 +21,6 @@ def ssn_valid(text: str) -> bool: ...
 def imei_valid(text: str) -> bool: ...
 def phone_valid(text: str) -> bool: ...
 def ipv4_public_or_private(text: str) -> bool: ...
-def occurs_in(found: Iterable[str], payload: Any) -> bool:
-    """Whether any of the strings in found occurs in a string or key of payload (through dicts and lists)."""
-
 def next_start(family: int, text: str, pos: int, high: int) -> int:
     """Where a match of the family (numeric, words or token bit) can begin in [pos, high), or -1."""
 

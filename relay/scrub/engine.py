@@ -23,9 +23,6 @@ from ..rules.selectors import SEP
 from .detectors import FAMILIES, FAMILY_BITS, STARTS, WINDOWS, combine, fired
 from .meta import PLACEHOLDER, Propagator, merge_meta, occurs_in, propagates, record
 
-# Whether a value found sensitive still occurs in the payload (then the Propagator replaces it there):
-# looked for in the strings themselves in C when it was built, else in the serialized payload.
-_occurs_in: Callable[[dict[str, tuple[str, str, str]], Any], bool] = occurs_in
 try:  # the tree walk in C (_walker.c), when it was built; engine.py's own walk is its pure-Python twin
     if os.environ.get("RELAY_PURE_PYTHON"):
         raise ImportError("RELAY_PURE_PYTHON is set")
@@ -33,7 +30,6 @@ try:  # the tree walk in C (_walker.c), when it was built; engine.py's own walk 
     from ._walker import Walker as _Walker
 
     Walker: type[_Walker] | None = _Walker
-    _occurs_in = _walker.occurs_in
     # It tests the plan's families with its own trigger bits: only usable when they are detectors' bits.
     _QUICK = _walker.FAMILIES == FAMILIES
 except ImportError:
@@ -315,7 +311,7 @@ class Scrubber:
             seen = self._walker.seen(self._found)
             if seen is not None:
                 return seen
-        return _occurs_in(self._found, event)
+        return occurs_in(self._found, event)
 
     def scrub_text(
         self, text: str, root: str, remarks: list[Remark] | None = None, time_limit: float | None = None
