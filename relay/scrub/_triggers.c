@@ -1,8 +1,9 @@
 /*
  * `fired(text)`: the built-in detector families' triggers in one C pass (see _triggers.h), the bits
- * in the order of FAMILIES; and `safe_shape(text)`, engine._SAFE_SHAPE.fullmatch as a bool.
+ * in the order of FAMILIES; and `safe_shape(text)`, engine._SAFE_SHAPE.fullmatch as a bool. Functions of
+ * the relay.scrub._walker module, which uses the same two tests on the strings it walks.
  */
-#include "_triggers.h"
+#include "_walker.h"
 
 static int
 is_text(PyObject *text)
@@ -33,28 +34,8 @@ py_safe_shape(PyObject *module, PyObject *text)
     return PyBool_FromLong(safe_shape(&t));
 }
 
-static PyMethodDef methods[] = {
+PyMethodDef relay_trigger_methods[] = {
     {"fired", fired, METH_O, "fired(text): the bits of the families (in FAMILIES' order) whose trigger fires."},
     {"safe_shape", py_safe_shape, METH_O, "safe_shape(text): whether engine._SAFE_SHAPE fullmatches text."},
     {NULL, NULL, 0, NULL},
 };
-
-static struct PyModuleDef triggers_module = {
-    PyModuleDef_HEAD_INIT, "relay.scrub._triggers", "The built-in detector families' triggers, in C.", -1, methods,
-};
-
-PyMODINIT_FUNC
-PyInit__triggers(void)
-{
-    PyObject *module = PyModule_Create(&triggers_module);
-    if (module == NULL)
-        return NULL;
-    PyObject *families = Py_BuildValue("(sssssss)", FAMILY_NAMES);
-    int failed = families == NULL || PyModule_AddObjectRef(module, "FAMILIES", families) < 0;
-    Py_XDECREF(families);
-    if (failed) {
-        Py_DECREF(module);
-        return NULL;
-    }
-    return module;
-}

@@ -917,6 +917,7 @@ PyInit__walker(void)
     PyObject *families = Py_BuildValue("(sssssss)", FAMILY_NAMES);
     int failed = families == NULL || PyModule_AddObjectRef(module, "FAMILIES", families) < 0 ||
                  PyModule_AddFunctions(module, relay_validator_methods) < 0 ||
+                 PyModule_AddFunctions(module, relay_trigger_methods) < 0 ||
                  PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0;
     Py_XDECREF(families);
     if (failed) {

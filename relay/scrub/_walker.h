@@ -124,6 +124,9 @@ void relay_haystack_free(Haystack *h);
 /* _validators.c: the digit validators, as module functions. */
 extern PyMethodDef relay_validator_methods[];
 
+/* _triggers.c: `fired` and `safe_shape`, as module functions. */
+extern PyMethodDef relay_trigger_methods[];
+
 /* Intern each name into its slot (the lists end with NULL): 0, or -1 on error. */
 static inline int
 intern_names(PyObject **slots[], const char *const names[])

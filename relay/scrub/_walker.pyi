@@ -1,9 +1,15 @@
-"""Type stub for the scrub engine's C parts (_walker.c, _compute.c, _scans.c, _validators.c)."""
+"""Type stub for the scrub engine's C part (_walker.c, _compute.c, _spans.c, _scans.c, _validators.c, _triggers.c)."""
 
 from collections.abc import Callable
 from typing import Any
 
 FAMILIES: tuple[str, ...]
+
+def fired(text: str, /) -> int:
+    """The bits (in FAMILIES order) of the families whose trigger fires on `text`."""
+
+def safe_shape(text: str, /) -> bool:
+    """Whether engine._SAFE_SHAPE fullmatches `text` (a timestamp, a UUID or a short number)."""
 
 def configure_validators(
     *,

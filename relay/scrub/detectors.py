@@ -385,11 +385,11 @@ FAMILIES: tuple[str, ...] = tuple(TRIGGERS)
 fired: Callable[[str], int] = _fired_in_python
 if not os.environ.get("RELAY_PURE_PYTHON"):
     try:
-        from . import _triggers
+        from . import _walker
     except ImportError:
         pass
     else:
-        FAMILIES, fired = _triggers.FAMILIES, _triggers.fired
+        FAMILIES, fired = _walker.FAMILIES, _walker.fired
 FAMILY_BITS = {name: 1 << index for index, name in enumerate(FAMILIES)}
 assert set(FAMILIES) == set(TRIGGERS) == set(_FAMILIES.values()), "every detector family needs a trigger"
 

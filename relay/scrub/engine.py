@@ -20,21 +20,18 @@ from ..errors import RelayError
 from ..rules.keys import normalize_key
 from ..rules.model import ActionType, Rule
 from ..rules.selectors import SEP
-from .detectors import FAMILIES, FAMILY_BITS, STARTS, WINDOWS, combine, fired
+from .detectors import FAMILY_BITS, STARTS, WINDOWS, combine, fired
 from .meta import PLACEHOLDER, Propagator, merge_meta, occurs_in, propagates, record
 
 try:  # the tree walk in C (_walker.c), when it was built; engine.py's own walk is its pure-Python twin
     if os.environ.get("RELAY_PURE_PYTHON"):
         raise ImportError("RELAY_PURE_PYTHON is set")
-    from . import _walker
     from ._walker import Walker as _Walker
 
+    # (detectors' FAMILIES and `fired` come from the same module then: the walker's trigger bits are theirs)
     Walker: type[_Walker] | None = _Walker
-    # It tests the plan's families with its own trigger bits: only usable when they are detectors' bits.
-    _QUICK = _walker.FAMILIES == FAMILIES
 except ImportError:
     Walker = None
-    _QUICK = False
 
 # key=value pairs inside strings: query strings, form bodies, log lines. A key begins the string or follows
 # one of `?&;,` or whitespace. Consuming that separator (rather than looking behind for it) lets the regex
@@ -132,7 +129,7 @@ class _Plan:
         self.skip = self.keep or self.dead
         self.scan = bool(self.families or self.pattern_rules or self.key_rules)
         numbers = bool(self.detector_rules)
-        quick = -1 if self.pattern_rules or not _QUICK else sum(family.bit for family in self.families)
+        quick = -1 if self.pattern_rules or Walker is None else sum(family.bit for family in self.families)
         pairs = bool(self.key_rules)
         self.fast = (
             self.skip,
@@ -419,7 +416,7 @@ class Scrubber:
         keep_rules = chosen(self._keep_strings)
         key_rules = chosen(self._key_rules)
         families = self._families(detector_rules)
-        compiled = _QUICK and not pattern_rules and not keep_rules
+        compiled = Walker is not None and not pattern_rules and not keep_rules
         return _Selection(
             keep=bool(chosen(self._keep_subtree)),
             keep_keys=chosen(self._keep_keys),
