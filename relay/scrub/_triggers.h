@@ -135,6 +135,77 @@ token_prefix(const Text *t, Py_ssize_t i, Py_UCS4 ch)
     }
 }
 
+/* Families woken by keywords (detectors.KEYWORD_FAMILIES), set from Python by `set_keywords`: each keyword
+ * its family's bit, its characters (lowered when `fold`), and whether the text is lowered to compare.
+ * Keywords are bucketed by their first two (lowered) characters, so a position costs one table look-up. */
+typedef struct {
+    long bit;
+    int fold;
+    Py_ssize_t size;
+    Py_UCS4 *chars;
+} Keyword;
+
+typedef struct {
+    Keyword *words;
+    Py_ssize_t count;
+    long bits;                 /* every keyword family's bit */
+    Py_ssize_t *bucket_start;  /* KEYWORD_BUCKETS + 1 offsets into `order` */
+    Py_ssize_t *order;         /* keyword indexes, by bucket */
+} Keywords;
+
+#define KEYWORD_BUCKETS 4096
+extern Keywords relay_keywords;
+
+static inline Py_UCS4
+fold_char(Py_UCS4 ch)
+{
+    if (ch < 128)
+        return (ch >= 'A' && ch <= 'Z') ? ch + 32 : ch;
+    return ch == 0x130 ? 'i' : Py_UNICODE_TOLOWER(ch);
+}
+
+static inline Py_ssize_t
+keyword_bucket(Py_UCS4 first, Py_UCS4 second)
+{
+    return (Py_ssize_t)((first * 31u + second) % KEYWORD_BUCKETS);
+}
+
+/* The bits of the keyword families one of whose keywords occurs in the text. */
+static inline long
+keyword_triggers(const Text *t)
+{
+    const Keywords *k = &relay_keywords;
+    long found = 0;
+    if (k->count == 0 || t->size < 2)
+        return 0;
+    Py_UCS4 raw = at(t, 0), low = fold_char(raw);
+    for (Py_ssize_t i = 0; i + 1 < t->size && found != k->bits; i++) {
+        Py_UCS4 raw2 = at(t, i + 1), low2 = fold_char(raw2);
+        /* a folded keyword is looked up by the lowered pair, an exact one by the raw pair (both buckets) */
+        Py_ssize_t buckets[2] = {keyword_bucket(low, low2), keyword_bucket(raw, raw2)};
+        int nb = (raw == low && raw2 == low2) ? 1 : 2;
+        for (int b = 0; b < nb; b++) {
+            for (Py_ssize_t o = k->bucket_start[buckets[b]]; o < k->bucket_start[buckets[b] + 1]; o++) {
+                const Keyword *w = &k->words[k->order[o]];
+                if ((found & w->bit) || i + w->size > t->size)
+                    continue;
+                Py_ssize_t j = 0;
+                if (w->fold)
+                    while (j < w->size && fold_char(at(t, i + j)) == w->chars[j])
+                        j++;
+                else
+                    while (j < w->size && at(t, i + j) == w->chars[j])
+                        j++;
+                if (j == w->size)
+                    found |= w->bit;
+            }
+        }
+        raw = raw2;
+        low = low2;
+    }
+    return found;
+}
+
 static inline long
 triggers(const Text *t)
 {
@@ -196,7 +267,7 @@ triggers(const Text *t)
         if (!(found & TOKEN) && token_prefix(t, i, ch))
             found |= TOKEN;
     }
-    return found;
+    return found | keyword_triggers(t);
 }
 
 /* -- engine._SAFE_SHAPE.fullmatch --------------------------------------------------------------

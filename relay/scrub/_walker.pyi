@@ -5,6 +5,9 @@ from typing import Any
 
 FAMILIES: tuple[str, ...]
 
+def set_keywords(families: tuple[tuple[int, tuple[str, ...], bool], ...], /) -> None:
+    """The keyword families `fired` reports after the built-in ones: (bit, keywords, fold) each."""
+
 def fired(text: str, /) -> int:
     """The bits (in FAMILIES order) of the families whose trigger fires on `text`."""
 

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from relay.scrub.detectors import TRIGGERS
+from relay.scrub import detectors
+from relay.scrub.detectors import TRIGGERS, Trigger, fold
+from relay.scrub.detectors.base import keyword_trigger
 from relay.scrub.engine import _SAFE_SHAPE
 
 try:  # the triggers are functions of the C walk's module
@@ -37,7 +39,8 @@ def python_bits(text: str, families: tuple[str, ...]) -> int:
 def test_c_triggers_are_built() -> None:
     """`pip install -e .` builds the C triggers, for every family the Python triggers know."""
     assert _triggers is not None
-    assert set(_triggers.FAMILIES) == set(TRIGGERS)
+    assert set(detectors.FAMILIES) == set(TRIGGERS)
+    assert detectors.FAMILIES[: len(_triggers.FAMILIES)] == _triggers.FAMILIES
 
 
 @built
@@ -51,7 +54,7 @@ def test_c_triggers_are_built() -> None:
 def test_c_triggers_agree_with_python(text: str) -> None:
     """On any text, each family's C trigger fires exactly when its Python trigger does."""
     assert _triggers is not None
-    assert _triggers.fired(text) == python_bits(text, _triggers.FAMILIES)
+    assert _triggers.fired(text) == python_bits(text, detectors.FAMILIES)
 
 
 SHAPES = st.lists(
@@ -74,3 +77,51 @@ def test_c_safe_shape_agrees_with_python(text: str) -> None:
     """The C safe-shape test fullmatches exactly where the engine's `_SAFE_SHAPE` regex does."""
     assert _triggers is not None
     assert _triggers.safe_shape(text) == (_SAFE_SHAPE.fullmatch(text) is not None)
+
+
+# Keywords as the keyword families give them: ASCII and not, folded (lower case) and exact, with letters whose
+# lowercase is special (the dotted capital I, the Kelvin sign, final sigma) and pairs that share a bucket.
+KEYWORDS = st.lists(
+    st.sampled_from(["passwort", "pass", "mot_de_passe", "contraseña", "hasło", "şifre", "пароль", "パスワード",
+                     "密码", "npm_", "pypi-AgEI", "SG.", "hf_", "xoxe", "ki", "σς", "dob", "né le"]),
+    min_size=1, max_size=6, unique=True,
+)  # fmt: skip
+KEYWORD_TEXTS = st.lists(
+    st.sampled_from(["PASSWORT", "Pass", "pa", "ss", "MOT_DE_PASSE", "CONTRASEÑA", "HASŁO", "ŞİFRE", "Şifre",
+                     "ПАРОЛЬ", "パスワード", "密码", "NPM_", "npm_", "pypi-agei", "pypi-AgEI", "sg.", "SG.", "HF_",
+                     "\u212a", "KI", "\u0130", "ΣΣ", "σς", "Né LE", "DOB", " ", "x", "_"]) | st.text(max_size=3),
+    max_size=10,
+).map("".join)  # fmt: skip
+
+
+@built
+@settings(max_examples=1500, deadline=None)
+@given(keywords=KEYWORDS, exact=st.lists(st.booleans(), min_size=6, max_size=6), text=KEYWORD_TEXTS)
+@example(keywords=["ki"], exact=[False] * 6, text="\u212a\u0130")
+def test_c_keyword_triggers_agree_with_python(keywords: list[str], exact: list[bool], text: str) -> None:
+    """A keyword family's C trigger fires exactly when its Python trigger (keywords in the folded text) does."""
+    assert _triggers is not None
+    families = []
+    for index, word in enumerate(keywords):
+        folded = not exact[index]
+        families.append((1 << (10 + index), (fold(word) if folded else word,), folded))
+    try:
+        _triggers.set_keywords(tuple(families))
+        expected = 0
+        for bit, words, folded in families:
+            if keyword_trigger(Trigger(keywords=words, fold=folded))(text):
+                expected |= bit
+        assert _triggers.fired(text) >> 10 == expected >> 10
+    finally:
+        detectors.install_keywords()
+
+
+@built
+def test_set_keywords_checks_its_arguments() -> None:
+    """Bad keyword tables are refused with a clear error, and the running table is kept."""
+    assert _triggers is not None
+    before = _triggers.fired("x passwort y")
+    for bad in [None, ((1, ("ab",), True),), ((1 << 40, ("a",), True),), ((1 << 40, "ab", True),), ((3 << 40, ("ab",), True),)]:
+        with pytest.raises((TypeError, ValueError)):
+            _triggers.set_keywords(bad)  # type: ignore[arg-type]
+    assert _triggers.fired("x passwort y") == before

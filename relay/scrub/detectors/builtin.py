@@ -1,104 +1,15 @@
-"""Built-in detectors: a candidate regex, a cheap pre-check, and a validator that rejects look-alikes.
-
-Built-in patterns are written by us and use the standard `re` engine (linear enough, and faster);
-user patterns from rule files use the `regex` module with a timeout (see rules.compiler).
+"""The first built-in detectors (e-mail, cards, IBAN, SSN, phone, IP, MAC, IMEI, home paths, common secrets), and
+the seven families whose triggers, starts and windows the C parts know by heart (_triggers.h, _scans.c).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 
-from . import validators as v
-
-Span = tuple[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Detector:
-    """Finds one kind of sensitive value in a string."""
-
-    name: str
-    placeholder: str  # the default replacement, like "[email]"
-    pattern: re.Pattern[str]
-    hint: Callable[[str], bool]  # cheap test: False means the pattern cannot match
-    validate: Callable[[str], bool] | None = None
-    family: str = ""  # detectors of one family share a cheap trigger and a combined regex
-
-    @property
-    def has_secret_group(self) -> bool:
-        """Whether only the `(?P<secret>...)` part of a match is sensitive (e.g. a URL's password)."""
-        return "secret" in self.pattern.groupindex
-
-    def find(self, text: str) -> Iterator[Span]:
-        """Spans of validated matches in `text`."""
-        if not self.hint(text):
-            return
-        group = "secret" if self.has_secret_group else 0
-        pattern = self.pattern
-        validate = self.validate
-        pos = 0
-        while True:
-            match = pattern.search(text, pos)
-            if match is None:
-                return
-            if validate is not None and not validate(match.group(0)):
-                # A look-alike candidate may hide a real value: try it cut short at a separator
-                # ("4111 1111 1111 1111 2024" is a card and a year), then from the next character.
-                candidate_start = match.start()
-                shorter = self.shorter(match, text)
-                if shorter is None:
-                    pos = candidate_start + 1
-                    continue
-                match = shorter
-            start, end = match.span(group)
-            if end > start:
-                yield start, end
-            pos = max(match.end(), pos + 1)
-
-    def shorter(self, match: re.Match[str], text: str) -> re.Match[str] | None:
-        """The longest valid prefix of a rejected candidate that ends before a separator."""
-        start, end = match.span()
-        assert self.validate is not None
-        # The separators after the first character, last first (found in C: most candidates have none).
-        for cut in reversed([found.start() for found in _SEPARATOR.finditer(text, start + 1, end)]):
-            shorter = self.pattern.fullmatch(text, start, cut)
-            if shorter is not None and self.validate(shorter.group(0)):
-                return shorter
-        return None
-
-
-_SEPARATOR = re.compile(r"[ ./-]")  # where `shorter` may cut
-
-
-def combine(detectors: list[Detector]) -> re.Pattern[str]:
-    """One alternation of several detectors, outer groups named d0, d1, ... in order (inner names prefixed)."""
-    parts = []
-    for index, detector in enumerate(detectors):
-        source = detector.pattern.pattern.replace("(?P<", f"(?P<d{index}_").replace("(?P=", f"(?P=d{index}_")
-        if detector.pattern.flags & re.IGNORECASE:
-            source = f"(?i:{source})"
-        parts.append(f"(?P<d{index}>{source})")
-    return re.compile("|".join(parts))
-
-
-def _has_digits(n: int) -> Callable[[str], bool]:
-    def hint(text: str) -> bool:
-        count = 0
-        for ch in text:
-            if ch.isdecimal():  # any script's digits, as the regexes' \d
-                count += 1
-                if count >= n:
-                    return True
-        return False
-
-    return hint
-
-
-def _contains(*needles: str) -> Callable[[str], bool]:
-    return lambda text: any(n in text for n in needles)
+from .. import validators as v
+from .base import Detector, contains, has_digits
 
 
 def _ipv4_ok(text: str) -> bool:
@@ -127,22 +38,22 @@ def _add(detector: Detector) -> None:
 _add(Detector(
     "email", "[email]",
     re.compile(r"(?<![\w.%+\]-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"),
-    _contains("@"),
+    contains("@"),
 ))  # fmt: skip
 _add(Detector(
     "credit_card", "[creditcard]",
     re.compile(r"(?<![\w.\]-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)"),
-    _has_digits(13), v.credit_card_valid,
+    has_digits(13), v.credit_card_valid,
 ))  # fmt: skip
 _add(Detector(
     "iban", "[iban]",
     re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"),
-    _has_digits(4), v.iban_valid,
+    has_digits(4), v.iban_valid,
 ))  # fmt: skip
 _add(Detector(
     "us_ssn", "[ssn]",
     re.compile(r"(?<![\d\]-])\d{3}(?P<sep>[- ])\d{2}(?P=sep)\d{4}(?![\d-])"),
-    _has_digits(9), v.ssn_valid,
+    has_digits(9), v.ssn_valid,
 ))  # fmt: skip
 _add(Detector(
     "phone", "[phone]",
@@ -154,27 +65,27 @@ _add(Detector(
         r"|0\d{1,4}(?:[ /-]\d{2,8}){1,4}"  # 020 7946 0958, 0176 12345678, 030/1234567, 06 12 34 56 78
         r")(?![\w:/-]|\.\d)"
     ),
-    _has_digits(7), v.phone_valid,
+    has_digits(7), v.phone_valid,
 ))  # fmt: skip
 _add(Detector(
     "ipv4", "[ip]",
     re.compile(r"(?<![\w.:/\]-])(?<!\bv)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.-]|\.\d)"),
-    _has_digits(4), _ipv4_ok,
+    has_digits(4), _ipv4_ok,
 ))  # fmt: skip
 _add(Detector(
     "ipv6", "[ip]",
     re.compile(r"(?<![\w:.\]])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.]+)?(?![\w:])"),
-    _contains(":"), v.ipv6_valid,
+    contains(":"), v.ipv6_valid,
 ))  # fmt: skip
 _add(Detector(
     "mac", "[mac]",
     re.compile(r"(?<![\w:.\]-])[0-9A-Fa-f]{2}(?P<sep>[:-])(?:[0-9A-Fa-f]{2}(?P=sep)){4}[0-9A-Fa-f]{2}(?![\w:-])"),
-    _contains(":", "-"), lambda m: m.replace(":", "").replace("-", "").strip("0") not in ("", "ffffffffffff"),
+    contains(":", "-"), lambda m: m.replace(":", "").replace("-", "").strip("0") not in ("", "ffffffffffff"),
 ))  # fmt: skip
 _add(Detector(
     "imei", "[imei]",
     re.compile(r"(?<![\w\]-])\d{2}[ -]?\d{6}[ -]?\d{6}[ -]?\d(?![\w-])"),
-    _has_digits(15), v.imei_valid,
+    has_digits(15), v.imei_valid,
 ))  # fmt: skip
 _add(Detector(
     "user_path", "[user]",
@@ -183,7 +94,7 @@ _add(Detector(
         r"(?!(?:Shared|Public|Default|All Users)\b)"
         r"(?P<secret>[^/\\\s'\"<>:|]+(?: [^/\\\s'\"<>:|]+)*(?=[/\\])|[^/\\\s'\"<>:|]+)"
     ),
-    _contains("/home/", "/Users/", "Users\\", "Users/", "Settings\\"),
+    contains("/home/", "/Users/", "Users\\", "Users/", "Settings\\"),
 ))  # fmt: skip
 
 # --- secrets ------------------------------------------------------------------------------
@@ -191,12 +102,12 @@ _add(Detector(
 _add(Detector(
     "auth_header", "[Filtered]",
     re.compile(r"\b(?:Bearer|Basic|Digest|Token|Negotiate)\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})", _I),
-    _contains("earer", "asic", "igest", "oken", "egotiate", "EARER", "ASIC", "IGEST", "OKEN"),
+    contains("earer", "asic", "igest", "oken", "egotiate", "EARER", "ASIC", "IGEST", "OKEN"),
 ))  # fmt: skip
 _add(Detector(
     "url_credentials", "[Filtered]",
     re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^/\s:@]{0,128}:(?P<secret>[^/\s@]{1,256})@"),
-    _contains("://"),
+    contains("://"),
 ))  # fmt: skip
 _add(Detector(
     "key_value_secret", "[Filtered]",
@@ -204,7 +115,7 @@ _add(Detector(
         rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{{32}})\]|-----|%[sdr(]|\{{|(?:Bearer|Basic|Digest|Token|Negotiate)\s)"
         rf"(?P<secret>[^\s&\"',;)}}\]]{{3,}})", _I
     ),
-    _contains("=", ":"),
+    contains("=", ":"),
 ))  # fmt: skip
 _add(Detector(
     "pem_private_key", "[Filtered]",
@@ -215,52 +126,52 @@ _add(Detector(
         r"-----BEGIN[A-Z ]{0,30} PRIVATE KEY-----(?:[^-\n]++|-(?!----END[A-Z ]{0,30} PRIVATE KEY-----)|\n(?!\Z))*+"
         r"(?:-----END[A-Z ]{0,30} PRIVATE KEY-----|$)"
     ),
-    _contains("PRIVATE KEY"),
+    contains("PRIVATE KEY"),
 ))  # fmt: skip
 _add(Detector(
     "jwt", "[Filtered]",
     re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
-    _contains("eyJ"),
+    contains("eyJ"),
 ))  # fmt: skip
 _add(Detector(
     "aws_access_key", "[Filtered]",
     re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
-    _contains("A"),
+    contains("A"),
 ))  # fmt: skip
 _add(Detector(
     "aws_secret_key", "[Filtered]",
     re.compile(r"(?i:aws)[\w.-]{0,24}?(?i:secret)[\w.-]{0,24}?[\"']?\s*[=:]\s*[\"']?(?P<secret>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"),
-    _contains("aws", "AWS", "Aws"),
+    contains("aws", "AWS", "Aws"),
 ))  # fmt: skip
 _add(Detector(
     "github_token", "[Filtered]",
     re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
-    _contains("gh", "github_pat_"),
+    contains("gh", "github_pat_"),
 ))  # fmt: skip
 _add(Detector(
     "gitlab_token", "[Filtered]",
     re.compile(r"\bgl(?:pat|dt|rt|ptt|ft|imt|agent|oas|cbt|soat)-[A-Za-z0-9_-]{20,}"),
-    _contains("gl"),
+    contains("gl"),
 ))  # fmt: skip
 _add(Detector(
     "slack_token", "[Filtered]",
     re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}"),
-    _contains("xox", "hooks.slack.com"),
+    contains("xox", "hooks.slack.com"),
 ))  # fmt: skip
 _add(Detector(
     "stripe_key", "[Filtered]",
     re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|\bwhsec_[A-Za-z0-9]{24,}"),
-    _contains("_live_", "_test_", "whsec_"),
+    contains("_live_", "_test_", "whsec_"),
 ))  # fmt: skip
 _add(Detector(
     "google_api_key", "[Filtered]",
     re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])|\bya29\.[0-9A-Za-z_-]{20,}|\bGOCSPX-[0-9A-Za-z_-]{20,}"),
-    _contains("AIza", "ya29.", "GOCSPX-"),
+    contains("AIza", "ya29.", "GOCSPX-"),
 ))  # fmt: skip
 _add(Detector(
     "openai_key", "[Filtered]",
     re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"),
-    _contains("sk-"),
+    contains("sk-"),
 ))  # fmt: skip
 
 
@@ -369,41 +280,3 @@ TRIGGERS: dict[str, Callable[[str], bool]] = {
 }
 
 
-def find_all(name: str, text: str) -> Iterator[Span]:
-    """Spans found by the named detector (for tests and the explain tool)."""
-    return DETECTORS[name].find(text)
-
-
-def _fired_in_python(text: str) -> int:
-    """The bits (in FAMILIES order) of the families whose trigger fires on `text`."""
-    return sum(1 << index for index, name in enumerate(FAMILIES) if TRIGGERS[name](text))
-
-
-# `fired(text)`: every family's trigger in one call. In C (_triggers.c, one pass over the string) when it
-# was built; TRIGGERS above stay the reference it is tested against, and the fallback.
-FAMILIES: tuple[str, ...] = tuple(TRIGGERS)
-fired: Callable[[str], int] = _fired_in_python
-if not os.environ.get("RELAY_PURE_PYTHON"):
-    try:
-        from . import _walker
-    except ImportError:
-        pass
-    else:
-        FAMILIES, fired = _walker.FAMILIES, _walker.fired
-FAMILY_BITS = {name: 1 << index for index, name in enumerate(FAMILIES)}
-assert set(FAMILIES) == set(TRIGGERS) == set(_FAMILIES.values()), "every detector family needs a trigger"
-
-__all__ = [
-    "DETECTORS",
-    "FAMILIES",
-    "FAMILY_BITS",
-    "SECRET_WORDS",
-    "STARTS",
-    "TRIGGERS",
-    "WINDOWS",
-    "Detector",
-    "Span",
-    "combine",
-    "find_all",
-    "fired",
-]
