@@ -36,6 +36,7 @@ $(BENCH_STAMP): $(STAMP)
 # Scrub engine vs sentry_relay first, then the end-to-end run (bench/README-perf.md); ~3 minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/scrub_bench.py
+	$(BIN)/python bench/ext_bench.py
 	$(BIN)/python bench/perf.py
 
 chaos: $(STAMP)

@@ -39,6 +39,7 @@ from .values import (
     int_range,
     key_list,
     one_of,
+    phone_regions,
     positive_duration,
     positive_size,
     string,
@@ -221,13 +222,17 @@ class _Reader:
         )
 
     def scrub(self, raw: Any, path: str) -> ScrubConfig:
-        data = self.mapping(raw, path, ("hash_key", "timeout", "audit_log", "reload_interval"))
+        data = self.mapping(
+            raw, path, ("hash_key", "timeout", "audit_log", "reload_interval", "phone_regions", "identity_keys")
+        )
         d = ScrubConfig()
         return ScrubConfig(
             hash_key=self.field(data, path, "hash_key", string, d.hash_key),
             timeout=self.field(data, path, "timeout", positive_duration, d.timeout),
             audit_log=self.field(data, path, "audit_log", string, d.audit_log),
             reload_interval=self.field(data, path, "reload_interval", parse_duration, d.reload_interval),
+            phone_regions=self.field(data, path, "phone_regions", phone_regions, d.phone_regions),
+            identity_keys=self.field(data, path, "identity_keys", string_list, d.identity_keys),
         )
 
     def admin(self, raw: Any, path: str) -> AdminConfig:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ..scrub.detectors.phones import DEFAULT_REGIONS as PHONE_REGIONS
+from ..scrub.identity import DEFAULT_KEYS as IDENTITY_KEYS
 from .dsn import Dsn
 
 
@@ -220,6 +222,10 @@ class ScrubConfig:
     timeout: float = 0.25  # per item; an item that takes longer is dropped (fail closed)
     audit_log: str = ""  # JSON lines of every redaction (path, rule, action; never a value); "" = off
     reload_interval: float = 2.0  # how often rule files are checked for changes; 0 = only on SIGHUP
+    # regions whose national phone formats are recognized (ISO 3166 codes; international +... numbers always are)
+    phone_regions: tuple[str, ...] = PHONE_REGIONS
+    # key names whose values are the user's identity, replaced wherever else they occur; () = off
+    identity_keys: tuple[str, ...] = IDENTITY_KEYS
 
 
 DEFAULT_RULES = ("secrets", "pii")

@@ -98,6 +98,17 @@ def string_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def phone_regions(value: Any) -> tuple[str, ...]:
+    """ISO 3166 region codes libphonenumber knows (`scrub.phone_regions`)."""
+    import phonenumbers
+
+    regions = tuple(r.upper() for r in string_list(value))
+    unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        raise ValueError(f"expected region codes like DE, BR or JP, got {', '.join(map(repr, unknown))}")
+    return regions
+
+
 def key_list(value: Any) -> tuple[str, ...]:
     keys = string_list(value)
     for key in keys:

@@ -7,13 +7,13 @@
  */
 #include "_walker.h"
 
-static PyObject *s_rem, *s_len, *s_blank, *s_kind_s, *s_kind_x;
+static PyObject *s_rem, *s_len, *s_blank, *s_kind_s, *s_kind_x, *str_compute_encoded;
 
 int
 relay_init_names(void)
 {
-    PyObject **slots[] = {&s_rem, &s_len, &s_blank, &s_kind_s, &s_kind_x, NULL};
-    static const char *const names[] = {"rem", "len", "", "s", "x", NULL};
+    PyObject **slots[] = {&s_rem, &s_len, &s_blank, &s_kind_s, &s_kind_x, &str_compute_encoded, NULL};
+    static const char *const names[] = {"rem", "len", "", "s", "x", "_compute_encoded", NULL};
     return intern_names(slots, names) < 0 ? -1 : relay_init_span_names();
 }
 
@@ -351,6 +351,13 @@ relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan, long
         !PyTuple_Check(PyTuple_GET_ITEM(spec, 0)) || !PyDict_Check(PyTuple_GET_ITEM(spec, 2))) {
         PyErr_SetString(PyExc_TypeError, "compute needs a str and a plan spec (families, pairs, known keys)");
         return NULL;
+    }
+    {
+        /* Percent-encoded text (a query string, a form body): the scrubber decodes it, and the redactions
+         * cover the encoded spans (rare, so done in Python). */
+        Text t = text_of(text);
+        if (has_percent_escape(&t))
+            return PyObject_CallMethodObjArgs(self->owner, str_compute_encoded, text, plan, NULL);
     }
     if (self->pause) {
         PyObject *paused = PyObject_CallNoArgs(self->yield_gil);

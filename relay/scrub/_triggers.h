@@ -206,6 +206,16 @@ keyword_triggers(const Text *t)
     return found;
 }
 
+/* A percent-escape ("%40", "%2B") in the text: detectors then look at the decoded text (engine._compute_encoded). */
+static inline int
+has_percent_escape(const Text *t)
+{
+    for (Py_ssize_t i = 0; i + 2 < t->size; i++)
+        if (at(t, i) == '%' && is_hex(at(t, i + 1)) && is_hex(at(t, i + 2)))
+            return 1;
+    return 0;
+}
+
 static inline long
 triggers(const Text *t)
 {
@@ -216,6 +226,8 @@ triggers(const Text *t)
     /* hexsep: "::", (?:[0-9A-Fa-f]{1,4}:){3} and (?:[0-9A-Fa-f]{2}-){5} */
     Py_ssize_t hex_run = 0;   /* hex characters just before i */
     Py_ssize_t colon_chain = 0, colon_at = -1, dash_chain = 0, dash_at = -1;
+    Py_ssize_t dot_at = -1; /* the last ".", and whether 4+ hex came before it (Cisco's a446.15f0.a6cc) */
+    int dot_after_hex = 0;
     for (Py_ssize_t i = 0; i < t->size && found != ALL; i++) {
         Py_UCS4 ch = at(t, i);
         if (is_decimal(ch)) {
@@ -242,6 +254,14 @@ triggers(const Text *t)
                 found |= HEXSEP;
             else if (at(t, i + 1) == '/' && at(t, i + 2) == '/')
                 found |= URL;
+        }
+        else if (ch == '.') {
+            /* 4+ hex "." exactly 4 hex "." 4 hex: the second dot completes it if 4 hex follow */
+            if (hex_run == 4 && dot_at == i - 5 && dot_after_hex && is_hex(at(t, i + 1)) && is_hex(at(t, i + 2)) &&
+                is_hex(at(t, i + 3)) && is_hex(at(t, i + 4)))
+                found |= HEXSEP;
+            dot_after_hex = hex_run >= 4;
+            dot_at = i;
         }
         else if (ch == '-') {
             if (hex_run >= 2) {

@@ -11,7 +11,7 @@
 #include "_walker.h"
 #include <structmember.h>
 
-static PyObject *str_fast, *str_hash, *str_one, *str_found, *str_value, *str_remarks, *str_collected;
+static PyObject *str_fast, *str_hash, *str_one, *str_found, *str_value, *str_remarks, *str_collected, *str_rename_keys;
 
 /* The walk passes plans' `fast` tuples, not the plans: a plan's children map to their tuples, so a node
  * costs one lookup, and the plan (fast[F_PLAN]) is read only for a call back into the scrubber. */
@@ -164,7 +164,7 @@ nothing_to_find(PyObject *text, PyObject *fast, long *bits)
     if (safe_shape(&t))
         return 1;
     *bits = triggers(&t);
-    if (*bits & quick)
+    if ((*bits & quick) || has_percent_escape(&t))
         return 0;
     return PyTuple_GET_ITEM(fast, F_PAIRS) != Py_True ||
            PyUnicode_FindChar(text, '=', 0, t.size, 1) == -1;
@@ -404,23 +404,56 @@ done:
     return result;
 }
 
+/* Whether a key could hold personal data itself: its plan says so (when it has one), or, without a plan yet, a
+ * trigger fires on it (a plan, and the scrubber's verdict, are then made for it). 1, 0, or -1 on error. */
+static int
+key_may_hold_data(PyObject *fast, PyObject *key)
+{
+    PyObject *child = PyDict_GetItemWithError(PyTuple_GET_ITEM(fast, F_CHILDREN), key);
+    if (child != NULL)
+        return PyTuple_CheckExact(child) && PyTuple_GET_SIZE(child) == F_SIZE &&
+               PyTuple_GET_ITEM(child, F_RENAME) != Py_None;
+    if (PyErr_Occurred())
+        return -1;
+    if (!PyUnicode_CheckExact(key))
+        return 0;
+    Text t = text_of(key);
+    return !safe_shape(&t) && (triggers(&t) != 0 || has_percent_escape(&t));
+}
+
 /* One dict entry (Scrubber._walk_dict's loop body). Returns the new value (new reference), or
  * the old one when nothing changed, or NULL on error. */
 static PyObject *
 dict_entry(Walker *self, PyObject *fast, PyObject *key, PyObject *value, PyObject *path, PyObject *meta,
-           Py_ssize_t depth)
+           Py_ssize_t depth, PyObject **renamed)
 {
     int is_str = PyUnicode_CheckExact(value);
     int is_container = !is_str && (PyDict_CheckExact(value) || PyList_CheckExact(value));
     int is_int = !is_str && !is_container && PyLong_CheckExact(value);
     int is_float = PyFloat_CheckExact(value);
     if (!is_str && !is_container && !is_int && !is_float) {
-        passed_over(self, value);
-        return Py_NewRef(value); /* None and booleans carry nothing to scrub */
+        /* None and booleans carry nothing to scrub; only their key might (a plan is made for it only then) */
+        int may = key_may_hold_data(fast, key);
+        if (may <= 0) {
+            if (may == 0)
+                passed_over(self, value);
+            return may < 0 ? NULL : Py_NewRef(value);
+        }
     }
     PyObject *child_fast = child_of(self, fast, key);
     if (child_fast == NULL)
         return NULL;
+    /* a key that holds personal data itself: renamed once the dict was walked (the list, made on the first) */
+    if (PyTuple_GET_ITEM(child_fast, F_RENAME) != Py_None &&
+        ((*renamed == NULL && (*renamed = PyList_New(0)) == NULL) || PyList_Append(*renamed, key) < 0)) {
+        Py_DECREF(child_fast);
+        return NULL;
+    }
+    if (!is_str && !is_container && !is_int && !is_float) {
+        Py_DECREF(child_fast);
+        passed_over(self, value);
+        return Py_NewRef(value); /* None and booleans carry nothing to scrub */
+    }
     PyObject *child = PyTuple_GET_ITEM(child_fast, F_PLAN);
     PyObject *result = NULL;
     if (PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True) {
@@ -482,12 +515,12 @@ walk_dict(Walker *self, PyObject *obj, PyObject *fast, PyObject *path, PyObject 
         return -1;
     int failed = 0;
     Py_ssize_t pos = 0;
-    PyObject *key, *value;
+    PyObject *key, *value, *renamed = NULL;
     while (!failed && PyDict_Next(obj, &pos, &key, &value)) {
         /* Replacing a value keeps the set of keys, so iteration stays valid (as in Python). */
         Py_INCREF(key);
         Py_INCREF(value);
-        PyObject *new = dict_entry(self, fast, key, value, path, meta, depth);
+        PyObject *new = dict_entry(self, fast, key, value, path, meta, depth, &renamed);
         if (new == NULL)
             failed = -1;
         else if (new != value && PyDict_SetItem(obj, key, new) < 0)
@@ -496,6 +529,14 @@ walk_dict(Walker *self, PyObject *obj, PyObject *fast, PyObject *path, PyObject 
         Py_DECREF(value);
         Py_DECREF(key);
     }
+    if (!failed && renamed != NULL) { /* rare: keys that hold personal data, renamed by the scrubber */
+        PyObject *args[6] = {self->owner, obj, renamed, PyTuple_GET_ITEM(fast, F_PLAN), path, meta};
+        PyObject *done = PyObject_VectorcallMethod(str_rename_keys, args, 6, NULL);
+        if (done == NULL)
+            failed = -1;
+        Py_XDECREF(done);
+    }
+    Py_XDECREF(renamed);
     return failed;
 }
 
@@ -907,8 +948,9 @@ PyInit__walker(void)
 {
     if (PyType_Ready(&WalkerType) < 0)
         return NULL;
-    PyObject **slots[] = {&str_fast, &str_hash, &str_one, &str_found, &str_value, &str_remarks, &str_collected, NULL};
-    static const char *const names[] = {"fast", "#", "1", "found", "value", "remarks", "_found", NULL};
+    PyObject **slots[] = {&str_fast, &str_hash, &str_one, &str_found, &str_value, &str_remarks, &str_collected,
+                          &str_rename_keys, NULL};
+    static const char *const names[] = {"fast", "#", "1", "found", "value", "remarks", "_found", "_rename_keys", NULL};
     if (intern_names(slots, names) < 0 || relay_init_names() < 0)
         return NULL;
     PyObject *module = PyModule_Create(&walker_module);

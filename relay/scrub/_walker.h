@@ -10,10 +10,11 @@
  * families as trigger bits, or -1 when its strings always go to the scrubber (user patterns);
  * F_PAIRS says whether key=value pairs inside strings are looked at; F_SPEC is what compute() reads,
  * or None where a new string's result comes from the scrubber's Python twin. F_CHILDREN maps keys to the
- * children's fast tuples, and F_PLAN is the plan itself. */
+ * children's fast tuples, and F_PLAN is the plan itself. F_RENAME is None, or says that the key naming this
+ * plan holds personal data itself (the scrubber's _rename_keys renames it once its dict was walked). */
 enum {
     F_SKIP, F_KEY_RULE, F_SCAN, F_MIN_LEN, F_STRINGS, F_CHILDREN, F_NUMBERS, F_QUICK, F_PAIRS, F_SPEC, F_KEY_INFO,
-    F_PLAN, F_SIZE
+    F_PLAN, F_RENAME, F_SIZE
 };
 /* A rule's info tuple (engine._info), and what its code says to do with what it matches. */
 enum { I_RULE, I_ID, I_CODE, I_PLACEHOLDER, I_ORDER, I_SIZE };

@@ -68,7 +68,7 @@ class Auditor:
         audit = [dataclasses.replace(r, audit=False) for r in rules if r.audit]
         self.rule_ids = tuple(r.id for r in audit)
         self._rules = (rules, hash_key, time_limit)
-        self._scrubber = Scrubber([*keep, *audit], hash_key, time_limit)
+        self._scrubber = Scrubber([*keep, *audit], hash_key, time_limit, identity_keys=())
 
     def twin(self, pause: float = 0.0) -> Auditor:
         """An auditor with its own caches, for another thread."""

@@ -1,4 +1,7 @@
-"""Scrubbing each envelope item type: events with `_meta`, other JSON at a named root, text, or nothing."""
+"""Scrubbing each envelope item type: events with `_meta`, other JSON at a named root, text, or nothing.
+
+Item headers are scrubbed too (see scrub.headers), and client reports are rebuilt from their schema.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,11 @@ from ..envelope import Envelope, Item
 from ..errors import InvalidItemJson
 from ..logs import log_event
 from .audit import Auditor, ScrubReport, redactions_in, text_redactions
+from .client_report import clean_client_report
 from .engine import Remark, Scrubber, ScrubError
+from .headers import check_item_type, is_item_type, scrub_envelope_headers, scrub_item_headers, structural_fields
+from .incoming_meta import merge_incoming_meta
+from .sql_fields import mask_sql_literals, record_sql
 
 logger = logging.getLogger("relay.scrub")
 
@@ -37,9 +44,7 @@ JSON_ROOTS: dict[str, str] = {
 }
 # Binary by nature: can't be scanned, so dropped unless the project opts in.
 UNSCANNABLE_TYPES = frozenset({"replay_recording", "replay_video"})
-PASSTHROUGH_TYPES = frozenset({"client_report"})  # counts only, no personal data
 _TEXT_SUFFIXES = (".txt", ".log", ".json", ".csv", ".xml", ".yaml", ".yml", ".html", ".md", ".ndjson")
-_TRACE_HEADER_ROOT = "@envelope\x1ftrace"
 
 
 class Verdict(enum.Enum):
@@ -47,13 +52,6 @@ class Verdict(enum.Enum):
 
     SCRUBBED = "scrubbed"
     UNSCANNABLE = "unscannable"
-
-
-def scrub_envelope_headers(envelope: Envelope, scrubber: Scrubber) -> None:
-    """The header's trace context (`user_id`, `user_segment`) is personal data too."""
-    trace = envelope.headers.get("trace")
-    if isinstance(trace, dict):
-        envelope.headers["trace"] = scrubber.scrub(trace, _TRACE_HEADER_ROOT)
 
 
 class _Scrubbing:
@@ -69,7 +67,12 @@ class _Scrubbing:
 
     def event(self, event: dict[str, Any], kind: str) -> dict[str, Any]:
         remarks: dict[str, Any] | None = {} if self.report is not None else None
+        incoming = event.pop("_meta", None)  # may hold original values: cleaned, then merged (scrub.incoming_meta)
+        sql = mask_sql_literals(event, "", self.scrubber)  # before the rules: SQL literals (scrub.sql_fields)
         scrubbed = self.scrubber.scrub_event(event, remarks, self.limit)
+        record_sql(sql, self.report, kind, scrubbed)
+        if incoming is not None:
+            merge_incoming_meta(scrubbed, incoming)
         if self.report is not None:
             self.report.enforced.extend(redactions_in(remarks, kind))
             if self.auditor is not None:
@@ -78,7 +81,9 @@ class _Scrubbing:
 
     def payload(self, payload: Any, root: str, kind: str) -> Any:
         meta: dict[str, Any] | None = {} if self.report is not None else None
+        sql = mask_sql_literals(payload, root, self.scrubber)  # span items' SQL, before the rules
         scrubbed = self.scrubber.scrub(payload, root, meta, self.limit)
+        record_sql(sql, self.report, kind, root=root)
         if self.report is not None:
             self.report.enforced.extend(redactions_in(meta, kind, root.lstrip("@")))
             if self.auditor is not None:
@@ -98,14 +103,23 @@ class _Scrubbing:
 def scrub_item(
     item: Item, scrubber: Scrubber, report: ScrubReport | None = None, auditor: Auditor | None = None
 ) -> Verdict:
-    """Scrub one item in place; raise ScrubError when it can't be done safely.
+    """Scrub one item (payload and header) in place; raise ScrubError when it can't be done safely.
 
     With a `report`, the redactions made (and, with an `auditor`, those audit rules would make) are added.
     """
+    check_item_type(item)
+    verdict = _scrub_payload(item, scrubber, report, auditor)
+    scrub_item_headers(item, scrubber, report)
+    return verdict
+
+
+def _scrub_payload(item: Item, scrubber: Scrubber, report: ScrubReport | None, auditor: Auditor | None) -> Verdict:
     scrubbing = _Scrubbing(scrubber, report, auditor, scrubber.time_limit_for(len(item.payload)))
     kind = item.type
-    if kind in PASSTHROUGH_TYPES or not item.payload:
+    if not item.payload:
         return Verdict.SCRUBBED
+    if kind == "client_report":
+        return _clean_client_report(item, scrubbing)
     if kind in EVENT_TYPES:
         event = _load(item)
         if not isinstance(event, dict):
@@ -145,6 +159,17 @@ def _scrub_attachment(item: Item, scrubbing: _Scrubbing) -> Verdict:
     return _scrub_as_text(item, text, scrubbing, "@attachment")
 
 
+def _clean_client_report(item: Item, scrubbing: _Scrubbing) -> Verdict:
+    """Client reports hold counts: rebuilt from the fields their schema has (see scrub.client_report)."""
+    payload = _load(item)
+    clean, dropped = clean_client_report(payload, scrubbing.scrubber)
+    if dropped:
+        item.set_json(clean)
+        if scrubbing.report is not None:
+            scrubbing.report.enforced.extend(dropped)
+    return Verdict.SCRUBBED
+
+
 def _scrub_unknown(item: Item, scrubbing: _Scrubbing) -> Verdict:
     """Unknown item types pass only if they are JSON or text the engine can read."""
     root = "@" + item.type
@@ -181,7 +206,7 @@ def scrub_envelope(
     auditor: Auditor | None = None,
     report: ScrubReport | None = None,
 ) -> tuple[list[Item], list[Item]]:
-    """Scrub every item and the trace header in place; return the items that failed and those that can't be
+    """Scrub every item and the envelope header in place; return the items that failed and those that can't be
     scanned (and may not be forwarded unscanned). Never raises: a failing item is the caller's to drop."""
     failed: list[Item] = []
     unscannable: list[Item] = []
@@ -189,18 +214,36 @@ def scrub_envelope(
         try:
             verdict = scrub_item(item, scrubber, report, auditor)
         except ScrubError as exc:
-            log_event(logger, logging.WARNING, "scrub failed, item dropped", item_type=item.type, error=str(exc))
+            log_event(logger, logging.WARNING, "scrub failed, item dropped", item_type=_label(item), error=str(exc))
             failed.append(item)
             continue
-        except Exception as exc:  # fail closed on bugs too
-            log_event(logger, logging.ERROR, "scrub crashed, item dropped", item_type=item.type, error=repr(exc))
+        except Exception as exc:  # fail closed on bugs too; the message might quote the payload, so not logged
+            log_event(logger, logging.ERROR, "scrub crashed, item dropped", item_type=_label(item),
+                      error=type(exc).__name__)  # fmt: skip
             failed.append(item)
             continue
         if verdict is Verdict.UNSCANNABLE and not forward_unscannable:
             unscannable.append(item)
     try:
-        scrub_envelope_headers(envelope, scrubber)
-    except Exception as exc:
-        log_event(logger, logging.WARNING, "trace header scrub failed, header dropped", error=repr(exc))
-        envelope.headers.pop("trace", None)
+        scrub_envelope_headers(envelope, scrubber, report)
+    except Exception as exc:  # keep only the structural fields, which need no scrubbing
+        log_event(logger, logging.WARNING, "envelope header scrub failed, fields dropped", error=type(exc).__name__)
+        envelope.headers = structural_fields(envelope.headers)
     return failed, unscannable
+
+
+def _label(item: Item) -> str:
+    """The item type to log: the type when it is a plain name, else a placeholder (it is the client's text)."""
+    kind = item.headers.get("type")
+    return str(kind) if is_item_type(kind) else "(invalid)"
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "JSON_ROOTS",
+    "UNSCANNABLE_TYPES",
+    "Verdict",
+    "scrub_envelope",
+    "scrub_envelope_headers",
+    "scrub_item",
+]

@@ -34,10 +34,17 @@ class Propagator:
     such as SDK info and ids, are left alone.
     """
 
-    def __init__(self, scrubber: Scrubber, found: dict[str, tuple[str, str, str]], meta: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        scrubber: Scrubber,
+        found: dict[str, tuple[str, str, str]],
+        meta: dict[str, Any],
+        bounded: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
         self._scrubber = scrubber
         self._found = found
         self._meta = meta
+        self._bounded = bounded  # values replaced only as whole words (short names)
         # Longest first: where two start at the same place, the longer is replaced (no regex to compile, which
         # for a few long values cost milliseconds).
         self._values = sorted(found, key=len, reverse=True)
@@ -73,12 +80,19 @@ class Propagator:
     def _replace(self, text: str, path: list[str]) -> str:
         # Every occurrence of every value, then leftmost first (longest first at one place), none overlapping.
         hits: list[tuple[int, int, str]] = []
+        bounded = self._bounded
         for value in self._values:
             at = text.find(value)
             while at != -1:
-                hits.append((at, -len(value), value))
+                end = at + len(value)
+                if value not in bounded or (
+                    (at == 0 or not text[at - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
+                ):
+                    hits.append((at, -len(value), value))
                 at = text.find(value, at + 1)
         hits.sort()
+        if not hits:
+            return text
         out: list[str] = []
         remarks: list[Remark] = []
         cursor = length = 0

@@ -47,17 +47,17 @@ class Job:
     generation: int
     project_id: int
     items: list[Item]
-    trace: Any
+    headers: dict[str, Any]  # the envelope header, scrubbed with the items
     forward_unscannable: bool
     report: bool
 
 
 @dataclass(slots=True)
 class Result:
-    """The scrubbed items, the trace header (None: dropped), and what failed or can't be scanned, by index."""
+    """The scrubbed items and envelope header, and what failed or can't be scanned, by index."""
 
     items: list[Item]
-    trace: Any
+    headers: dict[str, Any]
     failed: list[int] = field(default_factory=list)
     unscannable: list[int] = field(default_factory=list)
     report: ScrubReport | None = None
@@ -108,14 +108,14 @@ def scrub_job(job: Job) -> Result:
         registry = _compiled[job.generation] = ScrubberRegistry(job.config, texts=job.texts)
     project = job.config.project(job.project_id)
     report = ScrubReport() if job.report else None
-    envelope = Envelope({"trace": job.trace} if job.trace is not None else {}, job.items)
+    envelope = Envelope(job.headers, job.items)
     failed, unscannable = scrub_envelope(
         envelope, job.forward_unscannable, registry.for_project(project), registry.auditor_for(project), report
     )
     index = {id(item): position for position, item in enumerate(envelope.items)}
     return Result(
         [item.bare() for item in envelope.items],
-        envelope.headers.get("trace"),
+        envelope.headers,
         [index[id(item)] for item in failed],
         [index[id(item)] for item in unscannable],
         report,

@@ -9,6 +9,7 @@ from ..config import Config, ProjectConfig
 from ..rules.loader import RuleError, parse_pack, resolve_pack_path
 from ..rules.model import Rule, RulePack
 from .audit import Auditor, auditor_for
+from .detectors import phones
 from .engine import Scrubber
 
 
@@ -31,6 +32,7 @@ class ScrubberRegistry:
         self._by_rules: dict[tuple[str, ...], Scrubber] = {}
         self._auditors: dict[tuple[str, ...], Auditor | None] = {}
         key = config.scrub.hash_key.encode()
+        phones.set_regions(config.scrub.phone_regions)  # process-wide, like the detectors it configures
         for names in {config.rules, *(p.rules for p in config.projects if p.rules is not None)}:
             rules: list[Rule] = []
             for name in names:
@@ -41,7 +43,7 @@ class ScrubberRegistry:
                     self._texts[name] = (path, text)
                     pack = self._packs[name] = parse_pack(text, path, default_name=Path(path).stem)
                 rules.extend(pack.rules)
-            self._by_rules[names] = Scrubber(rules, key, config.scrub.timeout)
+            self._by_rules[names] = Scrubber(rules, key, config.scrub.timeout, identity_keys=config.scrub.identity_keys)
             self._auditors[names] = auditor_for(rules, key, config.scrub.timeout)
 
     def for_project(self, project: ProjectConfig | None) -> Scrubber:

@@ -68,7 +68,7 @@ class ScrubStage:
         self._generation += 1
 
     async def process(self, ctx: ProcessingContext) -> None:
-        """Scrub every item and the envelope header's trace context."""
+        """Scrub every item and the envelope header."""
         registry = self.registry
         scrubber = registry.for_project(ctx.project)
         if not scrubber.rules:
@@ -95,7 +95,7 @@ class ScrubStage:
             self._generation,
             ctx.project_id,
             [item.bare() for item in envelope.items],
-            envelope.headers.get("trace"),
+            envelope.headers,
             _forward_unscannable(ctx),
             report is not None,
         )
@@ -106,10 +106,7 @@ class ScrubStage:
                       error=repr(exc))  # fmt: skip
             return await self._on_thread(ctx, registry, report)
         envelope.items = result.items
-        if result.trace is None:
-            envelope.headers.pop("trace", None)
-        else:
-            envelope.headers["trace"] = result.trace
+        envelope.headers = result.headers
         if report is not None and result.report is not None:
             report.enforced.extend(result.report.enforced)
             report.audited.extend(result.report.audited)

@@ -289,6 +289,8 @@ def credit_card_valid(text: str) -> bool:
         or 3528 <= four <= 3589  # JCB
         or number.startswith(("62", "81"))  # UnionPay
         or number.startswith(("50", "56", "57", "58", "6"))  # Maestro
+        or 2200 <= four <= 2205  # Mir, Borica
+        or number.startswith(("82", "3841", "8600", "9792", "9860"))  # RuPay, Hipercard, Uzcard, Troy, Humo
     )  # fmt: skip
     if len(number) == 15 and not (two in (34, 37) or number.startswith(("50", "56", "57", "58", "6"))):
         return False  # only Amex and Maestro issue 15 digits: the rest is an IMEI's length
@@ -359,6 +361,14 @@ def phone_valid(text: str) -> bool:
 def _nanp_valid(number: str) -> bool:
     """North American numbering: area and exchange codes start with 2-9, area is not N11."""
     return len(number) == 10 and number[0] >= "2" and number[3] >= "2" and number[1:3] != "11"
+
+
+def mac_valid(text: str) -> bool:
+    """A MAC address other than all zeros or all ones; Cisco's dotted form needs a hex letter (else a build number)."""
+    if "." in text and not any(ch in "abcdefABCDEF" for ch in text):
+        return False
+    digits = text.replace(":", "").replace("-", "").replace(".", "").strip("0")
+    return digits.lower() not in ("", "ffffffffffff")
 
 
 def ipv4_public_or_private(text: str) -> bool:

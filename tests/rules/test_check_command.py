@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from relay.cli import main
-from relay.rules import shipped_packs
+from relay.rules import load_pack, shipped_packs
 
 ROOT = Path(__file__).resolve().parents[2]
 KEEP_ADVICE = "narrow its selectors to the fields that are safe to keep"
@@ -268,11 +268,12 @@ def test_keep_rule_shadows_a_shipped_pack(capsys: pytest.CaptureFixture[str]) ->
     """A keep-everything rule in one file silences the detectors of the packs checked with it."""
     write("keep.yml", "rules:\n  - id: keep.all\n    action: keep\n")
     code, lines = check(capsys, "keep.yml", "secrets")
+    more = len(load_pack("secrets").rules) - 5
     assert code == 0
     assert lines == [
         "keep.yml:2:5: rule keep.all: warning: this keep rule leaves untouched everything that "
         "secrets.sensitive_keys, secrets.pem_private_key, secrets.auth_header, secrets.url_credentials, "
-        f"secrets.key_value and 9 more look at, so they can never redact anything; {KEEP_ADVICE}",
+        f"secrets.key_value and {more} more look at, so they can never redact anything; {KEEP_ADVICE}",
         "0 errors, 1 warning in 2 files",
     ]
 

@@ -396,8 +396,8 @@ def test_printf_templates_are_not_rewritten(template: str) -> None:
 
 def test_short_or_plain_words_do_not_propagate() -> None:
     """A short or all-lowercase found value is not hunted elsewhere (it would hit ordinary text)."""
-    out = shipped().scrub_event({"extra": {"password": "secret", "note": "the secret garden", "pin": "ab1"}})
-    assert out["extra"] == {"password": "[Filtered]", "note": "the secret garden", "pin": "ab1"}
+    out = shipped().scrub_event({"extra": {"password": "secret", "note": "the secret garden", "tag": "ab1"}})
+    assert out["extra"] == {"password": "[Filtered]", "note": "the secret garden", "tag": "ab1"}
 
 
 # -- structure -----------------------------------------------------------------------------------

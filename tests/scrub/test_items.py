@@ -9,6 +9,7 @@ import pytest
 
 from relay.envelope import Envelope, Item
 from relay.rules import load_pack
+from relay.scrub.audit import ScrubReport
 from relay.scrub.engine import Scrubber, ScrubError
 from relay.scrub.items import Verdict, scrub_envelope_headers, scrub_item
 
@@ -54,6 +55,7 @@ def test_transaction_scrubbed_with_meta_merged() -> None:
             "type": "transaction",
             "transaction": "/checkout",
             "spans": [{"span_id": "9af0571ca31e416a", "description": "GET /u?email=bob@example.com"}],
+            "extra": {},
             "_meta": sdk_meta,
         },
     )
@@ -62,6 +64,7 @@ def test_transaction_scrubbed_with_meta_merged() -> None:
         "type": "transaction",
         "transaction": "/checkout",
         "spans": [{"span_id": "9af0571ca31e416a", "description": "GET /u?email=[email]"}],
+        "extra": {},
         "_meta": {
             "extra": {"": {"rem": [["!limit", "s"]], "len": 9000}},
             "spans": {"0": {"description": {"": {"rem": [["pii.email", "s", 13, 20]], "len": 28}}}},
@@ -103,6 +106,106 @@ def test_other_event_types_scrubbed_with_meta(kind: str, payload: dict[str, Any]
     verdict, it = scrubbed({"type": kind}, payload)
     assert verdict is Verdict.SCRUBBED
     assert orjson.loads(it.payload) == expected
+
+
+def test_incoming_meta_loses_original_values() -> None:
+    """`_meta` sent with an event keeps lengths, remarks and error kinds, never `val` or error data."""
+    incoming = {
+        "message": {
+            "": {
+                "val": "mail alice@example.com",
+                "len": 22,
+                "rem": [["!limit", "s"], ["alice@example.com", "x"], ["@password:filter", "s", 0, 10], "junk"],
+                "err": [["invalid_data", {"value": "alice@example.com"}], "value_too_long", {"x": 1}],
+            }
+        },
+        "user": {"": {"val": {"email": "alice@example.com"}}},
+    }
+    verdict, it = scrubbed({"type": "event"}, {"message": "hello", "_meta": incoming})
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "message": "hello",
+        "_meta": {
+            "message": {
+                "": {
+                    "len": 22,
+                    "rem": [["!limit", "s"], ["@password:filter", "s", 0, 10]],
+                    "err": ["invalid_data", "value_too_long"],
+                }
+            }
+        },
+    }
+
+
+def test_incoming_meta_only_for_paths_the_event_has() -> None:
+    """`_meta` nodes for paths the event doesn't have (keys anyone could write) are dropped; the rest merge."""
+    incoming = {
+        "alice@example.com": {"": {"len": 1}},
+        "extra": {"0": {"": {"len": 2}}, "note": {"": {"len": 30}}},
+        "tags": {"5": {"": {"len": 3}}, "0": {"": {"len": 4}}},
+    }
+    event = {"extra": {"note": "write to bob@example.com"}, "tags": [["a", "b"]], "_meta": incoming}
+    verdict, it = scrubbed({"type": "event"}, event)
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload)["_meta"] == {
+        "extra": {"note": {"": {"len": 30, "rem": [["pii.email", "s", 9, 16]]}}},
+        "tags": {"0": {"": {"len": 4}}},
+    }
+
+
+@pytest.mark.parametrize(
+    "meta", [None, "alice@example.com", [1, 2], {"": 5}, {"": {"rem": 5, "err": "x", "len": True}}]
+)
+def test_malformed_incoming_meta_is_dropped(meta: Any) -> None:
+    """Incoming `_meta` that isn't Sentry's shape is dropped without failing the event."""
+    verdict, it = scrubbed({"type": "event"}, {"message": "hello", "_meta": meta})
+    assert (verdict, orjson.loads(it.payload)) == (Verdict.SCRUBBED, {"message": "hello"})
+
+
+def test_mechanism_description_and_data_scrubbed() -> None:
+    """An exception mechanism's description, data and help link are scanned; its type and flags are kept."""
+    mechanism = {
+        "type": "celery",
+        "handled": False,
+        "synthetic": True,
+        "exception_id": 1,
+        "parent_id": 0,
+        "source": "__context__",
+        "is_exception_group": False,
+        "meta": {"signal": {"number": 11, "name": "SIGSEGV"}, "errno": {"number": 4111111111111111}},
+        "description": "task for alice@example.com",
+        "data": {"to": "alice@example.com", "card": "4111 1111 1111 1111"},
+        "help_link": "https://docs.example.com/?u=alice@example.com",
+    }
+    verdict, it = scrubbed({"type": "event"}, {"exception": {"values": [{"type": "E", "mechanism": mechanism}]}})
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload)["exception"]["values"][0]["mechanism"] == {
+        **mechanism,
+        "description": "task for [email]",
+        "data": {"to": "[email]", "card": "[creditcard]"},
+        "help_link": "https://docs.example.com/?u=[email]",
+    }
+
+
+def test_debug_meta_paths_lose_user_names() -> None:
+    """Debug image paths lose home directory user names; addresses, ids and arch are kept."""
+    image = {
+        "type": "macho",
+        "arch": "arm64",
+        "image_addr": "0x100000000",
+        "image_size": 4111111111111111,
+        "debug_id": "550e8400-e29b-41d4-a716-446655440000",
+        "code_id": "4111111111111111",
+        "code_file": "/Users/alice/Library/App.app/App",
+        "debug_file": "C:\\Users\\alice\\app.pdb",
+    }
+    verdict, it = scrubbed({"type": "event"}, {"debug_meta": {"images": [image]}})
+    assert verdict is Verdict.SCRUBBED
+    assert orjson.loads(it.payload)["debug_meta"]["images"][0] == {
+        **image,
+        "code_file": "/Users/[user]/Library/App.app/App",
+        "debug_file": "C:\\Users\\[user]\\app.pdb",
+    }
 
 
 def test_event_that_is_not_json_fails() -> None:
@@ -271,7 +374,7 @@ def test_span_data() -> None:
         "trace_id": "fb5cd9fddf8a465a8b0d054660cd6377",
         "data": {
             "http.url": "https://api.example.com/v1?token=[Filtered]&q=1",
-            "db.statement": "select * from users where email='[email]'",
+            "db.statement": "select * from users where email=%s",
         },
     }
 
@@ -302,14 +405,54 @@ def test_check_in() -> None:
     }
 
 
-def test_client_report_untouched() -> None:
-    """Client reports carry counts only: passed through byte for byte."""
+def test_valid_client_report_untouched() -> None:
+    """A client report with only the schema's fields is passed through byte for byte."""
     payload = (
-        b'{"timestamp":1700000000,"discarded_events":[{"reason":"x","category":"error","quantity":1}],'
-        b'"note":"alice@example.com"}'
+        b'{"timestamp":"2024-03-15T10:22:33.5Z","discarded_events":[{"reason":"before_send","category":"error",'
+        b'"quantity":1}],"rate_limited_events":[],"filtered_events":[{"reason":"release-version","category":'
+        b'"transaction","quantity":2}],"filtered_sampling_events":[{"reason":"Sampled:3,4","category":"span",'
+        b'"quantity":4294967295}]}'
     )
     verdict, it = scrubbed({"type": "client_report"}, payload)
     assert (verdict, it.payload) == (Verdict.SCRUBBED, payload)
+
+
+def test_client_report_keeps_only_its_schema() -> None:
+    """Unknown fields, bad entries and entry extras are dropped, and each kind of drop is reported."""
+    report = ScrubReport()
+    it = item(
+        {"type": "client_report"},
+        {
+            "timestamp": "yesterday alice@example.com",
+            "note": "alice@example.com",
+            "discarded_events": [
+                {"reason": "sample_rate", "category": "error", "quantity": 3, "user": "alice@example.com"},
+                {"reason": "alice@example.com", "category": "error", "quantity": 1},
+                {"reason": "x4111 1111 1111 1111", "category": "error", "quantity": 1},
+                {"reason": "queue_overflow", "category": "error", "quantity": -1},
+                {"reason": "queue_overflow", "category": "error", "quantity": True},
+                {"reason": "queue_overflow", "category": "error", "quantity": 2**32},
+                "alice@example.com",
+            ],
+            "rate_limited_events": {"reason": "x"},
+        },
+    )
+    assert scrub_item(it, scrubber(), report) is Verdict.SCRUBBED
+    assert orjson.loads(it.payload) == {
+        "discarded_events": [{"reason": "sample_rate", "category": "error", "quantity": 3}],
+    }
+    assert [(r.path, r.rule, r.action) for r in report.enforced] == [
+        ("timestamp", "client_report.schema", "remove"),
+        ("(unknown field)", "client_report.schema", "remove"),
+        ("discarded_events", "client_report.schema", "remove"),
+        ("rate_limited_events", "client_report.schema", "remove"),
+    ]
+
+
+def test_client_report_that_is_not_an_object_fails() -> None:
+    """A client report that is not a JSON object can't be checked: ScrubError (the stage drops it)."""
+    with pytest.raises(ScrubError, match=r"^client_report payload is not a JSON object$"):
+        scrubbed({"type": "client_report"}, b'["alice@example.com"]')
 
 
 # -- attachments ----------------------------------------------------------------------------------

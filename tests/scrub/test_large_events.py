@@ -134,7 +134,7 @@ async def test_the_child_runs_niced_and_returns_items_without_their_parse() -> N
         assert await child.call(os.nice, 0) == min(19, os.nice(0) + NICE)
         payload = orjson.dumps({"message": "mail bob@example.com", "extra": frame_vars_dump(300_000)})
         registry = ScrubberRegistry(config)
-        job = Job(config, registry.texts(), 0, 42, [Item({"type": "event"}, payload)], None, False, False)
+        job = Job(config, registry.texts(), 0, 42, [Item({"type": "event"}, payload)], {}, False, False)
         result = await child.call(scrub_job, job)
         [item] = result.items
         assert item._parsed is None and item._parsed_from is None

@@ -12,12 +12,12 @@ import os
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
-from . import builtin
+from . import builtin, labels, national, secret_words, tokens
 from .base import Detector, Span, Trigger, combine, fold, keyword_trigger
 from .builtin import SECRET_WORDS, STARTS, WINDOWS
 
 # The modules that add detectors beyond `builtin`, in rule-table order.
-_MODULES: tuple[ModuleType, ...] = ()
+_MODULES: tuple[ModuleType, ...] = (secret_words, labels, tokens, national)
 
 DETECTORS: dict[str, Detector] = dict(builtin.DETECTORS)
 # family -> the cheap test that wakes it (the reference for C's `fired`, and its fallback)
@@ -41,7 +41,9 @@ for _module in _MODULES:
         if _detector.name in DETECTORS:
             raise ValueError(f"{_module.__name__}: detector {_detector.name!r} is defined twice")
         if _detector.family not in TRIGGERS and _detector.family not in _SAME_AS:
-            raise ValueError(f"{_module.__name__}: detector {_detector.name!r}: family {_detector.family!r} has no trigger")
+            raise ValueError(
+                f"{_module.__name__}: detector {_detector.name!r}: family {_detector.family!r} has no trigger"
+            )
         DETECTORS[_detector.name] = _detector
 
 
@@ -51,8 +53,12 @@ def find_all(name: str, text: str) -> Iterator[Span]:
 
 
 def _fired_in_python(text: str) -> int:
-    """The bits (in FAMILIES order) of the families whose trigger fires on `text`."""
-    return sum(1 << index for index, name in enumerate(FAMILIES) if TRIGGERS[name](text))
+    """The bits (in FAMILIES order) of the families whose trigger fires on `text` (keyword families: the active)."""
+    return sum(
+        1 << index
+        for index, name in enumerate(FAMILIES)
+        if (name not in KEYWORD_FAMILIES or name in _active) and TRIGGERS[name](text)
+    )
 
 
 # `fired(text)`: every family's trigger in one call. In C (_triggers.c, one pass over the string, then one
@@ -68,14 +74,30 @@ if not os.environ.get("RELAY_PURE_PYTHON"):
         FAMILIES = (*_walker.FAMILIES, *KEYWORD_FAMILIES)
         fired = _walker.fired
 
+# The keyword families some loaded rule uses: only those are scanned for (a keyword costs time on every new
+# string, and an opt-in family such as given names has thousands). Scrubbers activate theirs when built.
+_active: set[str] = set()
+
+
+def activate(families: set[str] | frozenset[str]) -> None:
+    """Scan for these keyword families too from now on (families of the rules a scrubber was built with)."""
+    new = {name for name in families if name in KEYWORD_FAMILIES} - _active
+    if new:
+        _active.update(new)
+        install_keywords()
+
 
 def install_keywords() -> None:
-    """Hand the keyword families to the C trigger (done at import; tests that change them call it again)."""
+    """Hand the active keyword families to the C trigger (tests that change them call it again)."""
     if fired is not _fired_in_python:
         from .. import _walker
 
         _walker.set_keywords(
-            tuple((1 << FAMILIES.index(name), trigger.keywords, trigger.fold) for name, trigger in KEYWORD_FAMILIES.items())
+            tuple(
+                (1 << FAMILIES.index(name), trigger.keywords, trigger.fold)
+                for name, trigger in KEYWORD_FAMILIES.items()
+                if name in _active
+            )
         )
 
 
@@ -104,6 +126,7 @@ __all__ = [
     "Detector",
     "Span",
     "Trigger",
+    "activate",
     "combine",
     "find_all",
     "fired",

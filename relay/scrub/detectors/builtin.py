@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .. import validators as v
+from . import phones
 from .base import Detector, contains, has_digits
 
 
@@ -20,7 +21,7 @@ _I = re.IGNORECASE
 
 # Words that name secrets in key=value text and query strings.
 SECRET_WORDS = (
-    r"pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|token|access[_-]?token|refresh[_-]?token|id[_-]?token|"
+    r"pass(?:word|wd|phrase|wort|ord|code|e)?(?:[_-]?(?:confirmation|confirm|again|repeat|new|old|\d{1,2}))?|pwd|secret|client[_-]?secret|token|access[_-]?token|refresh[_-]?token|id[_-]?token|"
     r"auth[_-]?token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|private[_-]?key|session[_-]?id|sessionid|"
     r"session|sid|csrf[_-]?token|xsrf[_-]?token|auth|authorization|credentials?|signature|sig|x-amz-signature|"
     r"x-amz-credential|(?<=[?&;])key"
@@ -37,7 +38,8 @@ def _add(detector: Detector) -> None:
 
 _add(Detector(
     "email", "[email]",
-    re.compile(r"(?<![\w.%+\]-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"),
+    # Unicode local parts and domains (IDN), punycode TLDs: "josé.müller@bücher.de", "a@xn--bcher-kva.example"
+    re.compile(r"(?<![\w.%+\]-])[^\W_][\w.%+-]{0,63}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,24}|xn--[a-z0-9-]{2,59})(?![\w-])"),
     contains("@"),
 ))  # fmt: skip
 _add(Detector(
@@ -57,19 +59,12 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "phone", "[phone]",
-    re.compile(
-        r"(?<![\w+.:/\]-])(?:"
-        r"\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,6}"  # +44 20 7946 0958, +1 (415) 555-0100
-        r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (415) 555-0100
-        r"|\d{3}(?P<sep>[-. ])\d{3}(?P=sep)\d{4}"  # 415-555-0100, 415.555.0100
-        r"|0\d{1,4}(?:[ /-]\d{2,8}){1,4}"  # 020 7946 0958, 0176 12345678, 030/1234567, 06 12 34 56 78
-        r")(?![\w:/-]|\.\d)"
-    ),
-    has_digits(7), v.phone_valid,
+    re.compile(rf"(?:{phones.PATTERN})(?![\w:/-]|\.\d)"),
+    has_digits(7), phones.validator(v.phone_valid),
 ))  # fmt: skip
 _add(Detector(
     "ipv4", "[ip]",
-    re.compile(r"(?<![\w.:/\]-])(?<!\bv)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.-]|\.\d)"),
+    re.compile(r"(?<![\w.:\]-])(?<!\bv)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.-]|\.\d)"),
     has_digits(4), _ipv4_ok,
 ))  # fmt: skip
 _add(Detector(
@@ -79,8 +74,11 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "mac", "[mac]",
-    re.compile(r"(?<![\w:.\]-])[0-9A-Fa-f]{2}(?P<sep>[:-])(?:[0-9A-Fa-f]{2}(?P=sep)){4}[0-9A-Fa-f]{2}(?![\w:-])"),
-    contains(":", "-"), lambda m: m.replace(":", "").replace("-", "").strip("0") not in ("", "ffffffffffff"),
+    re.compile(
+        r"(?<![\w:.\]-])(?:[0-9A-Fa-f]{2}(?P<sep>[:-])(?:[0-9A-Fa-f]{2}(?P=sep)){4}[0-9A-Fa-f]{2}"
+        r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w:.-])"  # and Cisco's a446.15f0.a6cc
+    ),
+    contains(":", "-", "."), v.mac_valid,
 ))  # fmt: skip
 _add(Detector(
     "imei", "[imei]",
@@ -90,7 +88,9 @@ _add(Detector(
 _add(Detector(
     "user_path", "[user]",
     re.compile(
-        r"(?:(?<![\w])/(?:home|Users)/|\b[A-Za-z]:(?:\\{1,2}|/)(?:Users|Documents and Settings)(?:\\{1,2}|/))"
+        # /home, /Users, and the same below WSL's /mnt/c, Silverblue's /var/home, /export, /usr, /Volumes/<disk>
+        r"(?:(?<![\w])(?:/mnt/[A-Za-z]|/var|/export|/usr|/data|/Volumes/[^/\n]{1,64})?/(?:home|Users)/"
+        r"|\b[A-Za-z]:(?:\\{1,2}|/)(?:Users|Documents and Settings)(?:\\{1,2}|/))"
         r"(?!(?:Shared|Public|Default|All Users)\b)"
         r"(?P<secret>[^/\\\s'\"<>:|]+(?: [^/\\\s'\"<>:|]+)*(?=[/\\])|[^/\\\s'\"<>:|]+)"
     ),
@@ -106,7 +106,8 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "url_credentials", "[Filtered]",
-    re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^/\s:@]{0,128}:(?P<secret>[^/\s@]{1,256})@"),
+    # the whole user part goes (a user name is personal data too), not only the password
+    re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://(?P<secret>[^/\s:@]{0,128}:[^/\s@]{1,256})@"),
     contains("://"),
 ))  # fmt: skip
 _add(Detector(
@@ -190,10 +191,12 @@ for _name, _family in _FAMILIES.items():
 _COMPILED = v.compiled()
 for _name, _validator in {
     "credit_card": "credit_card_valid", "iban": "iban_valid", "us_ssn": "ssn_valid", "imei": "imei_valid",
-    "phone": "phone_valid", "ipv4": "ipv4_public_or_private",
+    "ipv4": "ipv4_public_or_private",
 }.items():  # fmt: skip
     if _validator in _COMPILED:
         DETECTORS[_name] = replace(DETECTORS[_name], validate=_COMPILED[_validator])
+if "phone_valid" in _COMPILED:  # the C check first, libphonenumber for what it doesn't know
+    DETECTORS["phone"] = replace(DETECTORS["phone"], validate=phones.validator(_COMPILED["phone_valid"]))
 
 _NUMERIC_RUN = re.compile(r"\d[\d .()/-]{5,}\d")
 # "::" or three hex groups each ending in ":" / five hex pairs each ending in "-". Written to begin with the
@@ -202,6 +205,7 @@ _NUMERIC_RUN = re.compile(r"\d[\d .()/-]{5,}\d")
 # same as `::|(?:[0-9A-Fa-f]{1,4}:){3}` and `(?:[0-9A-Fa-f]{2}-){5}` (one character later at most).
 _IPV6_LIKE = re.compile(r":(?::|(?<=[0-9A-Fa-f]:)(?:[0-9A-Fa-f]{1,4}:){2})")
 _MAC_DASHED = re.compile(r"-(?<=[0-9A-Fa-f]{2}-)(?:[0-9A-Fa-f]{2}-){4}")
+_MAC_DOTTED = re.compile(r"\.(?<=[0-9A-Fa-f]{4}\.)[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 _TOKEN_PREFIX = re.compile(
     r"eyJ|PRIVATE KEY|A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|NPA|NVA|IPA)|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|xox|"
     r"hooks\.slack|_live_|_test_|whsec_|AIza|ya29\.|GOCSPX-|sk-"
@@ -272,6 +276,7 @@ TRIGGERS: dict[str, Callable[[str], bool]] = {
     "hexsep": lambda text: (
         (("::" in text or text.count(":") >= 3) and _IPV6_LIKE.search(text) is not None)
         or (text.count("-") >= 5 and _MAC_DASHED.search(text) is not None)
+        or (text.count(".") >= 2 and _MAC_DOTTED.search(text) is not None)
     ),
     "path": lambda text: "/home/" in text or "Users" in text or "Settings" in text,
     "url": lambda text: "://" in text,

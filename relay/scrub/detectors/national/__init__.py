@@ -1,0 +1,32 @@
+"""National identifiers, validated: one row per identifier in the region modules, built into detectors by `kinds`.
+
+- `id_<country>_<identifier>` (e.g. `id_gb_nino`, `id_br_cpf`): the identifier after a label (`NINO:`,
+  `cpf=`, `Aadhaar no.`, `身份证号码:`), in any of its written forms, checksum or structure checked.
+  One keyword family per region module (`national_europe_west`, ...), woken by its labels.
+- `national_id`: the forms that identify themselves without a label (CPF `123.456.789-09`, CNPJ, NINO
+  `AB 12 34 56 C`, DNI, NIE, NRIC, Chinese and Korean IDs, Swedish, Finnish, Norwegian, Belgian, French and
+  South African numbers in their usual separated forms, dashed ITINs), checksum or structure checked.
+  A member of the built-in `numeric` family.
+
+Placeholders are `[id]`, and `[ssn]` for US SSNs (as the built-in `us_ssn` detector). Values under key names
+such as `ssn`, `cpf` or `national_id` are the rule pack's key rule (rules/pii.yml, `pii.id_keys`).
+"""
+
+from __future__ import annotations
+
+from ..base import Detector, Trigger
+from . import africa, americas, asia_pacific, europe_central, europe_west, nordics
+from .kinds import NationalId, label_trigger, labelled_detector, strong_detector
+
+_REGIONS = (europe_west, europe_central, nordics, americas, asia_pacific, africa)
+
+ROWS: tuple[NationalId, ...] = tuple(row for region in _REGIONS for row in region.ROWS)
+
+TRIGGERS: dict[str, Trigger] = {region.FAMILY: label_trigger(region.ROWS) for region in _REGIONS}
+
+DETECTORS: tuple[Detector, ...] = (
+    *(labelled_detector(row, region.FAMILY, TRIGGERS[region.FAMILY]) for region in _REGIONS for row in region.ROWS),
+    strong_detector(ROWS),
+)
+
+__all__ = ["DETECTORS", "ROWS", "TRIGGERS"]

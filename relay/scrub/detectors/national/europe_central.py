@@ -1,0 +1,54 @@
+"""Germany (Steuer-ID), the Netherlands (BSN), Belgium (national number), Poland (PESEL) and Turkey (TCKN)."""
+
+from __future__ import annotations
+
+from stdnum.be import nn
+from stdnum.de import idnr
+from stdnum.nl import bsn
+from stdnum.pl import pesel
+from stdnum.tr import tckimlik
+
+from .kinds import NationalId, checked, phrase, term, word
+
+FAMILY = "national_europe_central"
+ROWS: tuple[NationalId, ...] = (
+    NationalId(
+        "id_de_steuer_id",
+        (
+            # Steuer-ID, Steuer-IdNr., steuerliche Identifikationsnummer, Steueridentifikationsnummer
+            term("steuer", r"steuer(?:liche)?[ _-]?id(?:entifikations)?(?:[ _.-]?(?:nr|nummer))?\.?"),
+            term("idnr"),
+            term("identifikationsnummer"),
+        ),
+        r"[0-9]{2} ?[0-9]{3} ?[0-9]{3} ?[0-9]{3}",  # 12 345 678 901, 12345678901
+        checked(idnr.is_valid),
+    ),
+    NationalId(
+        "id_nl_bsn",
+        (word("bsn"), term("burgerservicenummer"), phrase("sofi", "nummer")),
+        r"[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{3}|[0-9]{8}",  # 8 digits: a dropped leading 0
+        checked(bsn.is_valid),
+    ),
+    NationalId(
+        "id_be_nn",
+        (
+            term("rijksregister", r"rijksregister(?:[ _-]?nummer)?"),
+            phrase("national", "number"),
+            phrase(("numéro", "numero", "n°"), "national"),
+            phrase("registre", "national"),
+            word("insz"),
+            word("niss"),
+            word("rrn"),
+        ),
+        r"[0-9]{2}\.?[0-9]{2}\.?[0-9]{2}[ -]?[0-9]{3}\.?[0-9]{2}",
+        checked(nn.is_valid),
+        strong=r"[0-9]{2}\.[0-9]{2}\.[0-9]{2}-[0-9]{3}\.[0-9]{2}",  # 85.07.30-033.28
+    ),
+    NationalId("id_pl_pesel", (term("pesel"),), r"[0-9]{11}", checked(pesel.is_valid)),
+    NationalId(
+        "id_tr_tckn",
+        (term("tckn"), term("kimlik", r"(?:t\.? ?c\.? ?)?kimlik(?:[ _-]?(?:no|numaras[\u0131I]))?", first="tk")),
+        r"[1-9][0-9]{10}",
+        checked(tckimlik.is_valid),
+    ),
+)

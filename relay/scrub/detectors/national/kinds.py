@@ -1,0 +1,153 @@
+"""National identifiers as data: one row per identifier, and the two kinds of detector built from the rows.
+
+A row (`NationalId`) says how the identifier is labelled in text (`SSN:`, `cpf=`, `身份证号码:`), every way
+it is written (`value`), the check it must pass (python-stdnum's `is_valid` where it has one), and, if it
+has one, the written form that identifies itself without a label (`strong`: `123.456.789-09`).
+
+- Each row becomes a *labelled* detector: a label, a few separators, then the value, of which only the value
+  is replaced. The rows of a region module share a keyword family woken by their labels, so these regexes
+  run only on the rare strings that name an identifier. (A family per region, not one for all: the engine
+  searches a family's detectors as one alternation of named groups, whose cost per character grows faster
+  than the number of detectors.)
+- The strong forms of all rows make one detector, `national_id`, a member of the built-in `numeric` family
+  (every strong form holds a run of 7+ digits and separators). The engine tries that family only where its
+  C scan finds a candidate start inside a window around a digit run worth scanning (9+ digits, a leading 0,
+  two capitals just before), so `national_id` costs next to nothing; but the forms with fewer digits are
+  found only where such a window covers them. An 8-digit DNI, and an NIE, NRIC or FIN (7 digits) at the very
+  start of a string, need a label there (the labelled detectors).
+
+Placeholders: `[id]`, except US SSNs (`[ssn]`, as the built-in `us_ssn` detector writes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import product
+
+from ..base import Detector, Trigger, has_digits, keyword_trigger
+
+STRONG_FAMILY = "numeric"  # the built-in family, see above
+
+# What may follow a short label (`ssn`, `cpf`): its keywords are the label followed by each of these,
+# so that `using` or `classname` don't wake the family.
+_AFTER_WORD = " :=#_-\"'\uff1a"  # \uff1a: the full-width colon of CJK text
+# Between the label and the value: a qualifier (`SSN no.`, `CPF nº`, `NHS number`), quotes, a colon.
+_TAIL = (
+    r"(?:[ _-]?card)?(?:[ _-]?(?:number|n[uú]m[eé]ro|nummer|num|nr|no|n[°º]|番号|号码|号|번호))?\.?"
+    r"[ \t\"']{0,3}[:=#\uff1a-]?[ \t\"']{0,3}"
+)
+# A value ends where a word, a longer number or a decimal part would go on.
+_END = r"(?![0-9A-Za-z_]|[.,/-][0-9A-Za-z])"
+_NOT_AFTER_WORD = r"(?<![^\W_])"
+_NOT_BEFORE_LETTER = r"(?![^\W\d_])"
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A way to name an identifier in text, and the trigger keywords (lower case) every match of it holds."""
+
+    pattern: str
+    keywords: tuple[str, ...]
+    first: str  # the characters (lower case) a match of `pattern` can begin with
+
+
+def word(name: str) -> Label:
+    """A short label (`ssn`, `nhs`) as a whole word, followed by a separator or a qualifier."""
+    after = re.escape(_AFTER_WORD)
+    return Label(rf"{_NOT_AFTER_WORD}{_literal(name)}(?=[{after}])", tuple(name + ch for ch in _AFTER_WORD), name[0])
+
+
+def phrase(*words: str | tuple[str, ...], joined: bool = True) -> Label:
+    """A label of words (`social security`), each given in its spellings, joined by ` `, `_`, `-` (or nothing)."""
+    spellings = [(w,) if isinstance(w, str) else w for w in words]
+    joint = "[ _-]?" if joined else "[ _-]"
+    pattern = joint.join("(?:" + "|".join(_literal(s) for s in options) + ")" for options in spellings)
+    joints = (" ", "_", "-", "") if joined else (" ", "_", "-")
+    keywords = set()
+    for choice in product(*spellings):
+        for sep in joints:
+            keywords.add(sep.join(choice))
+    first = "".join(sorted({spelling[0] for spelling in spellings[0]}))
+    return Label(rf"{_NOT_AFTER_WORD}{pattern}{_NOT_BEFORE_LETTER}", tuple(sorted(keywords)), first)
+
+
+def term(name: str, pattern: str = "", first: str = "") -> Label:
+    """A long, rare label (`aadhaar`, `burgerservicenummer`), or one in a script without case or spaces (`身份证`).
+
+    `pattern` (default: the name itself) may add optional parts; each of its matches must contain `name`,
+    and begin with one of `first` (default: the name's first character).
+    """
+    body = pattern or _literal(name)
+    if name.upper() != name.lower():  # a cased script: a whole word
+        return Label(rf"{_NOT_AFTER_WORD}{body}{_NOT_BEFORE_LETTER}", (name,), first or name[0])
+    return Label(body, (name,), first or name[0])
+
+
+def _literal(text: str) -> str:
+    """`text` as a regex under the ASCII-only case-insensitive flag: other letters get both cases spelled out."""
+    out = []
+    for ch in text:
+        upper = ch.upper()
+        out.append(f"[{ch}{upper}]" if not ch.isascii() and len(upper) == 1 and upper != ch else re.escape(ch))
+    return "".join(out)
+
+
+def compact(value: str) -> str:
+    """The letters and digits of a written value, upper-cased (what the checks compare)."""
+    return re.sub(r"[^0-9A-Za-z]", "", value).upper()
+
+
+def checked(is_valid: Callable[[str], bool]) -> Callable[[str], bool]:
+    """A check of the compact value (python-stdnum's `is_valid`, or ours) that tolerates what it rejects."""
+    return lambda value: is_valid(compact(value))
+
+
+@dataclass(frozen=True, slots=True)
+class NationalId:
+    """One national identifier: its labels, how it is written, its check, and its self-identifying form."""
+
+    name: str  # the detector's name, e.g. "id_gb_nino"
+    labels: tuple[Label, ...]
+    value: str  # regex (ASCII classes only) of every written form, matched after a label, case-insensitively
+    check: Callable[[str], bool]  # the value as written -> valid?
+    strong: str = ""  # regex of the forms that need no label (case-sensitive), "" if none is safe
+    strong_check: Callable[[str], bool] | None = None  # a stricter check for those, if needed
+    placeholder: str = "[id]"
+
+
+def label_trigger(rows: Iterable[NationalId]) -> Trigger:
+    """The keyword trigger of a family of labelled detectors: all their labels' keywords."""
+    return Trigger(keywords=tuple(sorted({k for row in rows for label in row.labels for k in label.keywords})))
+
+
+def labelled_detector(row: NationalId, family: str, trigger: Trigger) -> Detector:
+    """The detector of `row` after one of its labels; only the value is replaced."""
+    labels = "|".join(label.pattern for label in row.labels)
+    # Most positions fail the first test, a class of the characters a label begins with (in both cases).
+    first = {ch for label in row.labels for low in label.first for ch in (low, low.upper())}
+    guard = "".join(re.escape(ch) for ch in sorted(first))
+    pattern = re.compile(rf"(?=[{guard}])(?ai:(?:{labels}){_TAIL}(?P<secret>{row.value}){_END})")
+    fires = keyword_trigger(trigger)
+    check = row.check
+
+    def validate(text: str) -> bool:
+        # The match holds one of the family's keywords (else the engine may skip the string: reject it here
+        # too, so that what is found never depends on what else the string holds), and its value is valid.
+        match = pattern.fullmatch(text)
+        return match is not None and fires(text) and check(match.group("secret"))
+
+    return Detector(row.name, row.placeholder, pattern, lambda text: True, validate, family)
+
+
+def strong_detector(rows: Sequence[NationalId]) -> Detector:
+    """`national_id`: every row's self-identifying form in one alternation, valid if a row whose shape fits says so."""
+    shapes = [(re.compile(row.strong), row.strong_check or row.check) for row in rows if row.strong]
+    alternatives = "|".join(f"(?:{row.strong})" for row in rows if row.strong)
+    pattern = re.compile(rf"(?<![0-9A-Za-z_.+-])(?:{alternatives}){_END}")
+
+    def validate(text: str) -> bool:
+        return any(shape.fullmatch(text) is not None and check(text) for shape, check in shapes)
+
+    return Detector("national_id", "[id]", pattern, has_digits(6), validate, STRONG_FAMILY)

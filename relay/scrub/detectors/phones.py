@@ -1,0 +1,157 @@
+"""Phone numbers as the world writes them, validated by libphonenumber (`phonenumbers`).
+
+A candidate passes when the quick C check (validators.phone_valid: E.164 country codes, NANP, trunk-0
+national numbers) accepts it, or when libphonenumber does: an international number (`+...`, even glued to
+a prefix like `otp:+4915...`) must be a valid number; a national one must be valid in one of the configured
+regions (`scrub.phone_regions`) AND be grouped the way that region writes its numbers (`516 113 875` in
+Poland, `(11) 96880-3282` in Brazil), which keeps dates, versions and spaced ids out. Only regions that
+write numbers with the candidate's digit groups are asked, so a candidate costs a dictionary look-up and
+at most a few parses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import PhoneNumberFormat, PhoneNumberType, re_util
+
+# libphonenumber's metadata regexes, compiled once each: with many regions they overflow the `re` module's own
+# cache of 512, and recompiling them cost more than the rest of scrubbing an event.
+re_util.enable_pattern_cache()
+
+# Where most of the relay's users are; `scrub.phone_regions` replaces it.
+DEFAULT_REGIONS = (
+    "US", "CA", "MX", "BR", "AR", "CL", "CO", "PE", "GB", "IE", "DE", "AT", "CH", "FR", "BE", "NL", "LU", "ES",
+    "PT", "IT", "PL", "CZ", "SK", "HU", "RO", "BG", "GR", "SE", "DK", "NO", "FI", "IS", "EE", "LV", "LT", "UA",
+    "RU", "TR", "IL", "AE", "SA", "EG", "ZA", "NG", "KE", "IN", "PK", "BD", "CN", "HK", "TW", "JP", "KR", "SG",
+    "MY", "TH", "VN", "PH", "ID", "AU", "NZ",
+)  # fmt: skip
+
+# The regex alternatives of the phone detector (builtin.py), each with its own lookbehind: an international
+# number may be glued to anything but a digit or "+", a national one must stand apart.
+PATTERN = (
+    r"(?<![\d+\]-])\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,6}"  # +44 20 7946 0958, otp:+4915112345678
+    r"|(?<![\w+.:/\]-])(?:"
+    r"\(\d{1,5}\)[ .-]?\d{2,5}(?:[ .-]\d{2,5}){0,3}"  # (415) 555-0100, (11) 96880-3282, (02) 1234 5678
+    r"|\d{3}(?P<sep>[-. ])\d{3}(?P=sep)\d{4}"  # 415-555-0100, 415.555.0100
+    r"|0\d{1,4}(?:[ /-]\d{2,8}){1,4}"  # 020 7946 0958, 0176 12345678, 030/1234567, 06 12 34 56 78
+    # 516 113 875, 138 0013 8000, 98765 43210 (grouped as the region groups them; not inside a longer run)
+    r"|(?<!\d[ .-])[1-9]\d{1,4}(?:[ .-]\d{2,5}){1,4}"
+    r")"
+)
+_GROUPS = re.compile(r"\d+")
+_TYPES = (
+    PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE, PhoneNumberType.VOIP,
+    PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.UAN, PhoneNumberType.SHARED_COST,
+)  # fmt: skip
+
+_regions: tuple[str, ...] = ()
+_by_shape: dict[tuple[int, ...], tuple[str, ...]] = {}
+
+
+def set_regions(regions: Iterable[str]) -> None:
+    """Validate national numbers for these regions (ISO 3166 codes); raises ValueError naming an unknown one."""
+    global _regions, _by_shape
+    chosen = tuple(dict.fromkeys(r.upper() for r in regions))
+    unknown = [r for r in chosen if r not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        raise ValueError(f"unknown phone region(s): {', '.join(unknown)}")
+    if chosen == _regions:
+        return
+    by_shape: dict[tuple[int, ...], list[str]] = {}
+    for region in chosen:
+        for kind in _TYPES:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            groups = _GROUPS.findall(phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL))
+            shapes = {tuple(len(g) for g in groups)}
+            if groups and groups[0].startswith("0") and len(groups[0]) > 1:  # written without the trunk 0
+                shapes.add((len(groups[0]) - 1, *(len(g) for g in groups[1:])))
+            for shape in shapes:
+                if region not in by_shape.setdefault(shape, []):
+                    by_shape[shape].append(region)
+    _regions, _by_shape = chosen, {shape: tuple(found) for shape, found in by_shape.items()}
+    _national.cache_clear()
+
+
+def regions() -> tuple[str, ...]:
+    """The regions national numbers are validated for."""
+    return _regions
+
+
+def _grouped_alike(written: list[str], canonical: list[str]) -> bool:
+    if written == canonical:
+        return True
+    # the trunk prefix left off: "98765 43210" for India's "098765 43210"
+    return (
+        len(written) == len(canonical)
+        and canonical[0].startswith("0")
+        and written[0] == canonical[0][1:]
+        and written[1:] == canonical[1:]
+    )
+
+
+_MIN_NATIONAL_DIGITS = 8  # "555 0134" alone is as likely a count as a local number
+
+
+@lru_cache(maxsize=1024)
+def _plausible(region: str) -> tuple[str, re.Pattern[str]]:
+    """A region's trunk prefix and the pattern every national number of it matches (one regex per region: most
+    candidates stop here, before the full parse)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    general = metadata.general_desc.national_number_pattern if metadata and metadata.general_desc else None
+    return (metadata.national_prefix or "") if metadata else "", re.compile(general or "(?!)")
+
+
+@lru_cache(maxsize=4096)
+def _national(text: str) -> bool:
+    groups = _GROUPS.findall(text)
+    digits = "".join(groups)
+    if len(digits) < _MIN_NATIONAL_DIGITS:
+        return False
+    for region in _by_shape.get(tuple(len(g) for g in groups), ()):
+        trunk, general = _plausible(region)
+        if general.fullmatch(digits) is None and not (
+            trunk and digits.startswith(trunk) and general.fullmatch(digits, len(trunk)) is not None
+        ):
+            continue
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number) and _grouped_alike(
+            groups, _GROUPS.findall(phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL))
+        ):
+            return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _international(text: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(text, None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def validator(quick: Callable[[str], bool]) -> Callable[[str], bool]:
+    """The phone validator: `quick` (the C or Python check of validators.phone_valid), then libphonenumber."""
+
+    def phone_valid(text: str) -> bool:
+        if quick(text):
+            return True
+        stripped = text.strip()
+        if stripped.startswith("+"):
+            return _international(stripped)
+        return _national(stripped)
+
+    return phone_valid
+
+
+set_regions(DEFAULT_REGIONS)
+
+__all__ = ["DEFAULT_REGIONS", "PATTERN", "regions", "set_regions", "validator"]
