@@ -119,7 +119,12 @@ class Playground:
                 count = len(exc.problems)
                 raise BadRequest(f"the draft rule file has {count} problem{'s' * (count != 1)}", exc.problems) from None
             scrub = self._config.scrub
-            scrubber = Scrubber([*scrubber.rules, *pack.rules], scrub.hash_key.encode(), scrub.timeout, identity_keys=scrub.identity_keys)
+            scrubber = Scrubber(
+                [*scrubber.rules, *pack.rules],
+                scrub.hash_key.encode(),
+                scrub.timeout,
+                identity_keys=scrub.identity_keys,
+            )
             names.append(DRAFT_SOURCE)
         try:
             return explain_event(scrubber, event, project_id, names)
@@ -131,7 +136,9 @@ class Playground:
         twin = self._twins.get(server)
         if twin is None:
             scrub = self._config.scrub
-            twin = self._twins[server] = Scrubber(server.rules, scrub.hash_key.encode(), scrub.timeout, identity_keys=scrub.identity_keys)
+            twin = self._twins[server] = Scrubber(
+                server.rules, scrub.hash_key.encode(), scrub.timeout, identity_keys=scrub.identity_keys
+            )
         return twin
 
 

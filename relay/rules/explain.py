@@ -440,7 +440,9 @@ def _scrubber(config: Config, project: ProjectConfig | None, names: list[str] | 
     if names is None:
         return list(config.rules_for(project)), ScrubberRegistry(config).for_project(project)
     rules = [rule for name in names for rule in load_pack(name).rules]  # paths relative to the working dir
-    return names, Scrubber(rules, config.scrub.hash_key.encode(), config.scrub.timeout, identity_keys=config.scrub.identity_keys)
+    return names, Scrubber(
+        rules, config.scrub.hash_key.encode(), config.scrub.timeout, identity_keys=config.scrub.identity_keys
+    )
 
 
 def _read_event(path: str) -> dict[str, Any]:

@@ -116,7 +116,29 @@ set_keywords(PyObject *module, PyObject *families)
             return NULL;
         }
     }
-    /* counting sort of the keywords by bucket */
+    for (Py_UCS4 ch = 0; ch < 256; ch++)
+        k.latin_fold[ch] = fold_char(ch);
+    for (Py_ssize_t i = 0; i < k.count; i++) {
+        const Keyword *w = &k.words[i];
+        Py_UCS4 first = w->chars[0], second = w->chars[1];
+        int ascii = first < 128 && second < 128;
+        unsigned pair = ascii ? (unsigned)(first << 7 | second) : 0;
+        if (ascii)
+            k.pairs[pair >> 3] |= (unsigned char)(1u << (pair & 7));
+        else
+            k.wide = 1;
+        if (w->size >= 3) {
+            unsigned hash = trigram(first, second, w->chars[2]);
+            k.trigrams[hash >> 3] |= (unsigned char)(1u << (hash & 7));
+        }
+        else if (ascii) {
+            k.shorts[pair >> 3] |= (unsigned char)(1u << (pair & 7));
+        }
+        else {
+            k.wide_short = 1;
+        }
+    }
+        /* counting sort of the keywords by bucket */
     memset(k.bucket_start, 0, sizeof(Py_ssize_t) * (KEYWORD_BUCKETS + 1));
     for (Py_ssize_t i = 0; i < k.count; i++)
         k.bucket_start[keyword_bucket(k.words[i].chars[0], k.words[i].chars[1]) + 1]++;

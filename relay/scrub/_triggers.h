@@ -13,8 +13,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-enum { EMAIL = 1, NUMERIC = 2, HEXSEP = 4, PATH = 8, URL = 16, WORDS = 32, TOKEN = 64, ALL = 127 };
-#define FAMILY_NAMES "email", "numeric", "hexsep", "path", "url", "words", "token" /* in bit order */
+enum { EMAIL = 1, NUMERIC = 2, HEXSEP = 4, PATH = 8, URL = 16, WORDS = 32, TOKEN = 64, ALNUM = 128, ALL = 255 };
+#define FAMILY_NAMES "email", "numeric", "hexsep", "path", "url", "words", "token", "alnum" /* in bit order */
 
 typedef struct {
     int kind;
@@ -151,7 +151,26 @@ typedef struct {
     long bits;                 /* every keyword family's bit */
     Py_ssize_t *bucket_start;  /* KEYWORD_BUCKETS + 1 offsets into `order` */
     Py_ssize_t *order;         /* keyword indexes, by bucket */
+    unsigned char pairs[128 * 128 / 8];  /* the ASCII first-two-character pairs of keywords, as a bitmap */
+    unsigned char shorts[128 * 128 / 8]; /* the same, of two-character keywords */
+    unsigned char trigrams[65536 / 8];   /* hashes of the first three characters of longer keywords */
+    int wide;       /* some keyword has a character beyond ASCII in its first two */
+    int wide_short; /* some two-character keyword does */
+    Py_UCS4 latin_fold[256]; /* fold_char of each one-byte character */
 } Keywords;
+
+/* A hash of three characters, 16 bits: the trigram filter's index. */
+static inline unsigned
+trigram(Py_UCS4 a, Py_UCS4 b, Py_UCS4 c)
+{
+    return ((a * 0x9E3779B1u) ^ (b * 0x85EBCA77u) ^ (c * 0xC2B2AE3Du)) >> 16;
+}
+
+static inline int
+has_bit(const unsigned char *bits, unsigned index)
+{
+    return bits[index >> 3] & (1u << (index & 7));
+}
 
 #define KEYWORD_BUCKETS 4096
 extern Keywords relay_keywords;
@@ -170,38 +189,77 @@ keyword_bucket(Py_UCS4 first, Py_UCS4 second)
     return (Py_ssize_t)((first * 31u + second) % KEYWORD_BUCKETS);
 }
 
+/* Whether a keyword may begin at a position whose first three characters are (raw, raw2, raw3), lowered (low,
+ * low2, low3); has3 says a third character exists. The pair bitmaps, then the trigram filter: most positions
+ * stop here. */
+static inline int
+keyword_may_begin(const Keywords *k, Py_UCS4 raw, Py_UCS4 low, Py_UCS4 raw2, Py_UCS4 low2, int has3, Py_UCS4 raw3,
+                  Py_UCS4 low3)
+{
+    int lowered_ascii = low < 128 && low2 < 128, raw_ascii = raw < 128 && raw2 < 128, ascii = lowered_ascii && raw_ascii;
+    unsigned lowered = lowered_ascii ? (unsigned)(low << 7 | low2) : 0;
+    unsigned exact = raw_ascii ? (unsigned)(raw << 7 | raw2) : 0;
+    int hit = (lowered_ascii && has_bit(k->pairs, lowered)) || (raw_ascii && has_bit(k->pairs, exact));
+    /* (keywords beyond ASCII in their first two characters can only begin where the pair is not ASCII) */
+    if (!hit && (!k->wide || ascii))
+        return 0;
+    if ((lowered_ascii && has_bit(k->shorts, lowered)) || (raw_ascii && has_bit(k->shorts, exact)) ||
+        (k->wide_short && !ascii))
+        return 1; /* a two-character keyword may be here */
+    return has3 && (has_bit(k->trigrams, trigram(low, low2, low3)) || has_bit(k->trigrams, trigram(raw, raw2, raw3)));
+}
+
+/* The bits of the keywords (of families not yet found) that begin at i. */
+static long
+keywords_at(const Keywords *k, const Text *t, Py_ssize_t i, Py_UCS4 raw, Py_UCS4 low, Py_UCS4 raw2, Py_UCS4 low2,
+            long found)
+{
+    /* a folded keyword is looked up by the lowered pair, an exact one by the raw pair (both buckets) */
+    Py_ssize_t buckets[2] = {keyword_bucket(low, low2), keyword_bucket(raw, raw2)};
+    int nb = (raw == low && raw2 == low2) ? 1 : 2;
+    for (int b = 0; b < nb; b++) {
+        for (Py_ssize_t o = k->bucket_start[buckets[b]]; o < k->bucket_start[buckets[b] + 1]; o++) {
+            const Keyword *w = &k->words[k->order[o]];
+            if ((found & w->bit) || i + w->size > t->size)
+                continue;
+            Py_ssize_t j = 0;
+            if (w->fold)
+                while (j < w->size && fold_char(at(t, i + j)) == w->chars[j])
+                    j++;
+            else
+                while (j < w->size && at(t, i + j) == w->chars[j])
+                    j++;
+            if (j == w->size)
+                found |= w->bit;
+        }
+    }
+    return found;
+}
+
 /* The bits of the keyword families one of whose keywords occurs in the text. */
 static inline long
 keyword_triggers(const Text *t)
 {
     const Keywords *k = &relay_keywords;
     long found = 0;
-    if (k->count == 0 || t->size < 2)
+    Py_ssize_t n = t->size;
+    if (k->count == 0 || n < 2)
         return 0;
-    Py_UCS4 raw = at(t, 0), low = fold_char(raw);
-    for (Py_ssize_t i = 0; i + 1 < t->size && found != k->bits; i++) {
-        Py_UCS4 raw2 = at(t, i + 1), low2 = fold_char(raw2);
-        /* a folded keyword is looked up by the lowered pair, an exact one by the raw pair (both buckets) */
-        Py_ssize_t buckets[2] = {keyword_bucket(low, low2), keyword_bucket(raw, raw2)};
-        int nb = (raw == low && raw2 == low2) ? 1 : 2;
-        for (int b = 0; b < nb; b++) {
-            for (Py_ssize_t o = k->bucket_start[buckets[b]]; o < k->bucket_start[buckets[b] + 1]; o++) {
-                const Keyword *w = &k->words[k->order[o]];
-                if ((found & w->bit) || i + w->size > t->size)
-                    continue;
-                Py_ssize_t j = 0;
-                if (w->fold)
-                    while (j < w->size && fold_char(at(t, i + j)) == w->chars[j])
-                        j++;
-                else
-                    while (j < w->size && at(t, i + j) == w->chars[j])
-                        j++;
-                if (j == w->size)
-                    found |= w->bit;
-            }
+    if (t->bytes) { /* one byte per character (most strings): lowered by a table */
+        const Py_UCS1 *b = t->bytes;
+        for (Py_ssize_t i = 0; i + 1 < n && found != k->bits; i++) {
+            Py_UCS4 raw = b[i], raw2 = b[i + 1], raw3 = i + 2 < n ? b[i + 2] : 0;
+            Py_UCS4 low = k->latin_fold[raw], low2 = k->latin_fold[raw2], low3 = k->latin_fold[raw3];
+            if (keyword_may_begin(k, raw, low, raw2, low2, i + 2 < n, raw3, low3))
+                found = keywords_at(k, t, i, raw, low, raw2, low2, found);
         }
-        raw = raw2;
-        low = low2;
+        return found;
+    }
+    for (Py_ssize_t i = 0; i + 1 < n && found != k->bits; i++) {
+        Py_UCS4 raw = at(t, i), raw2 = at(t, i + 1), raw3 = at(t, i + 2);
+        Py_UCS4 low = fold_char(raw), low2 = fold_char(raw2), low3 = fold_char(raw3);
+        if (keyword_may_begin(k, raw, low, raw2, low2, i + 2 < n, raw3, low3))
+            found = keywords_at(k, t, i, raw, low, raw2, low2, found);
     }
     return found;
 }
@@ -227,6 +285,8 @@ triggers(const Text *t)
     Py_ssize_t hex_run = 0;   /* hex characters just before i */
     Py_ssize_t colon_chain = 0, colon_at = -1, dash_chain = 0, dash_at = -1;
     Py_ssize_t dot_at = -1; /* the last ".", and whether 4+ hex came before it (Cisco's a446.15f0.a6cc) */
+    /* alnum: [A-Z]{2}[0-9] or [0-9]{7}[A-Z] (codice fiscale, CURP, PAN, NINO, NIE, DNI, NRIC) */
+    Py_ssize_t upper_run = 0, ascii_digit_run = 0;
     int dot_after_hex = 0;
     for (Py_ssize_t i = 0; i < t->size && found != ALL; i++) {
         Py_UCS4 ch = at(t, i);
@@ -275,6 +335,21 @@ triggers(const Text *t)
             dash_at = i;
         }
         hex_run = is_hex(ch) ? hex_run + 1 : 0;
+        if (ch >= '0' && ch <= '9') {
+            if (upper_run >= 2)
+                found |= ALNUM;
+            ascii_digit_run++;
+            upper_run = 0;
+        }
+        else if (ch >= 'A' && ch <= 'Z') {
+            if (ascii_digit_run >= 7)
+                found |= ALNUM;
+            upper_run++;
+            ascii_digit_run = 0;
+        }
+        else {
+            upper_run = ascii_digit_run = 0;
+        }
         switch (ch) {
         case '@': found |= EMAIL; break;
         case '/': if (has(t, i, "/home/")) found |= PATH; break;

@@ -156,6 +156,8 @@ card(const Py_UCS1 *text, Py_ssize_t size)
                  starts(number, n, "8600") || starts(number, n, "9792") || starts(number, n, "9860");
     if (n == 15 && !(two == 34 || two == 37 || maestro))
         return 0; /* only Amex and Maestro issue 15 digits */
+    if (n == 13 && number[0] != '4')
+        return 0; /* only Visa issued 13 digits: the rest is an EAN-13's length */
     return issuer;
 }
 

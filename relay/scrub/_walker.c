@@ -956,7 +956,7 @@ PyInit__walker(void)
     PyObject *module = PyModule_Create(&walker_module);
     if (module == NULL)
         return NULL;
-    PyObject *families = Py_BuildValue("(sssssss)", FAMILY_NAMES);
+    PyObject *families = Py_BuildValue("(ssssssss)", FAMILY_NAMES);
     int failed = families == NULL || PyModule_AddObjectRef(module, "FAMILIES", families) < 0 ||
                  PyModule_AddFunctions(module, relay_validator_methods) < 0 ||
                  PyModule_AddFunctions(module, relay_trigger_methods) < 0 ||

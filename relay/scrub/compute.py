@@ -40,7 +40,12 @@ from .plans import (
 _KEY_VALUE = re.compile(r"[?&;,\s]([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
 _FIRST_KEY_VALUE = re.compile(r"([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
 # printf and format placeholders in message templates: `password=%s` is not a password.
-_TEMPLATE = re.compile(r"%(?:\([\w.]+\))?[-+ #0-9.]*[sdifrxXeEgGcaou]|\{[\w.]*(?::[^}]*)?\}")
+# So are references to a variable or a template's field: ${DB_PASSWORD}, {{ secrets.token }}, %API_KEY%, $API_KEY.
+_TEMPLATE = re.compile(
+    r"%(?:\([\w.]+\))?[-+ #0-9.]*[sdifrxXeEgGcaou]|\{[\w.]*(?::[^}]*)?\}"
+    r"|\$\{[^{}]{1,256}\}|\{\{.{0,256}\}\}|%[A-Za-z_][A-Za-z0-9_]{0,127}%|\$[A-Z_][A-Z0-9_]{0,127}",
+    re.DOTALL,
+)
 # Whole strings that no built-in detector can match inside: timestamps, UUIDs and short numbers.
 # They are most of what an event's unseen strings are, so they skip the detectors in one C-level test.
 _SAFE_SHAPE = re.compile(
@@ -71,7 +76,7 @@ class Compute:
 
     def _compute(self, text: str, plan: _Plan) -> _Result:
         """The result for a string not memoized: in C (`Walker.compute`) where the plan allows it."""
-        if plan.spec is not None and self._compiled is not None:
+        if plan.spec is not None and plan.label is None and self._compiled is not None:
             return self._compiled(text, plan)  # (which hands percent-encoded text to _compute_encoded)
         return self._compute_python(text, plan)
 
@@ -81,7 +86,7 @@ class Compute:
         decoded, index = percent_decode(text)
         if self._pause:
             self._yield_gil()
-        spans = self._spans(decoded, plan)
+        spans = self._labelled_spans(decoded, plan)
         if not spans:
             return _UNCHANGED
         return self._result(text, [(index[start], index[end], rule) for start, end, rule in spans], plan)
@@ -91,10 +96,18 @@ class Compute:
             return self._compute_encoded(text, plan)
         if self._pause:
             self._yield_gil()
-        spans = self._spans(text, plan)
+        spans = self._labelled_spans(text, plan)
         if not spans:
             return _UNCHANGED
         return self._result(text, spans, plan)
+
+    def _labelled_spans(self, text: str, plan: _Plan) -> list[tuple[int, int, Rule]]:
+        """`_spans`, reading the text after the key that names it where that key is a label (`{"cpf": ...}`)."""
+        label = plan.label
+        if label is None:
+            return self._spans(text, plan)
+        size = len(label)
+        return [(a - size, b - size, rule) for a, b, rule in self._spans(label + text, plan) if a >= size]
 
     def _spans(self, text: str, plan: _Plan) -> list[tuple[int, int, Rule]]:
         """Where the plan's rules match in `text`: detectors, user patterns and key=value pairs."""

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..rules.model import ActionType, Rule
+from ..rules.selectors import Selector
 from . import identity
 from .compute import _FIRST_KEY_VALUE, _KEY_VALUE, _SAFE_SHAPE, _TEMPLATE, Compute, _alternative, _key_values
 from .detectors import activate, fired
@@ -79,10 +80,18 @@ class Scrubber(Planner, Compute):
         self._key_rules = [r for r in act if r.keys is not None]
         self._string_rules = [r for r in act if r.detector is not None or r.pattern is not None]
         # Each distinct selector, evaluated once per new shape; shapes that select the same ones share a _Selection.
-        distinct = {id(r.selector): r.selector for r in (*keep, *act)}
-        self._selectors = tuple(distinct.values())
-        self._selector_index = {key: index for index, key in enumerate(distinct)}
-        self._reach = tuple({id(r.selector): r.selector for r in (*self._string_rules, *self._key_rules)}.values())
+        # Rules written alike (a pack's defaults) share one: a new shape costs a match per distinct selector.
+        canonical: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+        selectors: list[Selector] = []
+        self._selector_index: dict[int, int] = {}
+        for rule in (*keep, *act):
+            position = canonical.setdefault(rule.selector.source, len(selectors))
+            if position == len(selectors):
+                selectors.append(rule.selector)
+            self._selector_index[id(rule.selector)] = position
+        self._selectors = tuple(selectors)
+        reach = {r.selector.source: r.selector for r in (*self._string_rules, *self._key_rules)}
+        self._reach = tuple(reach.values())
         self._selections: dict[tuple[bool, ...], _Selection] = {}
         self._combined: dict[tuple[str, ...], re.Pattern[str]] = {}
         self._family_sets: dict[tuple[int, ...], tuple[_Family, ...]] = {}

@@ -50,8 +50,6 @@ RULE_ID = "pii.identity"
 USER_RULE_ID = "pii.identity_user"
 # Name rules whose values give their parts: the identity rule, and the pii pack's name keys.
 NAME_RULES = frozenset({RULE_ID, "pii.name_fields"})
-# Where identity keys are looked for (selectors), beyond `user`.
-_PLACES = ("$user", "$extra", "$contexts", "$request.data", "$tags", "$log", "$breadcrumb", "$span")
 
 
 def rules(keys: Iterable[str]) -> list[Rule]:
@@ -66,7 +64,6 @@ def rules(keys: Iterable[str]) -> list[Rule]:
                 "id": USER_RULE_ID,
                 "description": "The user's user name or login (scrub.identity_keys), and `user.username`.",
                 "keys": [regex.escape(k) for k in dict.fromkeys([*users, "username"])],
-                "selectors": list(_PLACES),
                 "with": "[user]",
             }
         )
@@ -75,7 +72,6 @@ def rules(keys: Iterable[str]) -> list[Rule]:
             "id": RULE_ID,
             "description": "The user's name (scrub.identity_keys), and `user.name`.",
             "keys": [regex.escape(k) for k in names] or ["(?!)"],
-            "selectors": list(_PLACES),
             "with": "[name]",
         }
     )

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import reduce
+from operator import or_
 from typing import Any
+
+import regex
 
 from ..rules.keys import normalize_key
 from ..rules.model import Rule
 from ..rules.selectors import SEP, Selector
-from .detectors import FAMILY_BITS, STARTS, WINDOWS, combine
+from .detectors import FAMILY_BITS, KEY_LABEL_FAMILIES, STARTS, WINDOWS, combine, fired
 from .meta import merge_meta
 from .plans import _CACHE_LIMIT, _MIN_DETECTOR_LENGTH, _UNCHANGED, Remark, Walker, _Family, _Plan, _Result, _Selection
 
@@ -65,6 +69,9 @@ class Planner:
             if plan.keep:
                 child.keep = True
                 child.refresh()
+            if plan.label and child.label is None and key in _LABEL_INHERITED and child.families:
+                child.label = plan.label  # {"x-tfn": {"value": ["442 752 266"], "type": "array"}}: still x-tfn's
+                child.refresh()
             if type(key) is str and not child.skip and child.key_rule is None and key != "#":
                 child.rename = self._key_rename(key, child)
                 if child.rename is not None:
@@ -75,7 +82,7 @@ class Planner:
 
     def _key_rename(self, key: str, child: _Plan) -> tuple[str | None, list[Remark], int] | None:
         """What a key becomes when it holds personal data itself ({"alice@x.com": 1}), else None."""
-        if not child.scan or len(key) < child.min_len or child.pattern_rules or child.keep_rules:
+        if not child.scan or len(key) < child.min_len or child.pattern_rules or child.keep_rules or child.label:
             return None  # (user patterns and allowlists are written for values; keys get the built-in rules)
         result = self._compute(key, child)
         if result is _UNCHANGED or result.value == key:
@@ -137,7 +144,9 @@ class Planner:
             if normalized in known:
                 key_rule = known[normalized]
             else:
-                if not any(r.keys is not None and r.keys.fullmatch(normalized) for r in selection.keep_keys):
+                if not any(r.keys is not None and r.keys.fullmatch(normalized) for r in selection.keep_keys) and (
+                    selection.any_key is None or selection.any_key.fullmatch(normalized) is not None
+                ):
                     for rule in selection.key_rules:
                         if rule.keys is not None and rule.keys.fullmatch(normalized):
                             key_rule = rule
@@ -152,7 +161,7 @@ class Planner:
             and not selection.key_rules
             and not any(selector.may_match_within(shape) for selector in self._reach)
         )
-        return _Plan(
+        plan = _Plan(
             shape=shape,
             keep=selection.keep,
             dead=dead,
@@ -166,6 +175,12 @@ class Planner:
             min_len=1 if selection.pattern_rules else 3 if self._key_rules else _MIN_DETECTOR_LENGTH,
             spec=selection.spec,
         )
+        if key and key != "#" and key_rule is None and type(key) is str:
+            label = _key_label(key, selection.families)
+            if label is not None:
+                plan.label = label
+                plan.refresh()
+        return plan
 
     def _select(self, selected: tuple[bool, ...]) -> _Selection:
         """The rules of the selectors marked in `selected` (in the order of `self._selectors`), in rule order."""
@@ -179,6 +194,12 @@ class Planner:
         keep_rules = chosen(self._keep_strings)
         key_rules = chosen(self._key_rules)
         families = self._families(detector_rules)
+        try:  # every key rule's names in one regex: most keys match none, and then one call says so
+            any_key = regex.compile(
+                "|".join(f"(?:{r.keys.pattern})" for r in key_rules if r.keys is not None), regex.IGNORECASE
+            )
+        except regex.error:
+            any_key = None
         compiled = Walker is not None and not pattern_rules and not keep_rules
         return _Selection(
             keep=bool(chosen(self._keep_subtree)),
@@ -188,6 +209,7 @@ class Planner:
             pattern_rules=pattern_rules,
             keep_rules=keep_rules,
             families=families,
+            any_key=any_key if key_rules else None,
             spec=(tuple(family.spec for family in families), bool(key_rules), {}) if compiled else None,
         )
 
@@ -239,3 +261,19 @@ class Planner:
                 _Family(FAMILY_BITS[name], tuple(members), pattern, tuple(by_group), WINDOWS.get(name), starts, spec)
             )
         return tuple(families)
+
+
+_LABEL_INHERITED = frozenset({"#", "value"})  # a list's items, a typed attribute's value
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_KEY_LABEL_BITS = 0
+for _name in KEY_LABEL_FAMILIES:
+    _KEY_LABEL_BITS |= FAMILY_BITS[_name]
+
+
+def _key_label(key: str, families: tuple[_Family, ...]) -> str | None:
+    """The key as a label ("customerCpf" -> "customer_cpf: ") when it wakes a labelled family of the plan."""
+    bits = _KEY_LABEL_BITS & reduce(or_, (f.bit for f in families), 0)
+    if not bits or len(key) > 64:
+        return None
+    label = _CAMEL.sub("_", key) + ": "
+    return label if fired(label) & bits else None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from functools import reduce
-from operator import or_
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
 from typing import Any
+
+import regex
 
 from ..errors import RelayError
 from ..rules.model import ActionType, Rule
@@ -79,6 +81,9 @@ class _Plan:
     # The key naming this plan holds personal data itself: (new key, remarks, original length), new key None when
     # a rule removes it. Set by `_child`; the walkers hand such keys to `_rename_keys`.
     rename: tuple[str | None, list[Remark], int] | None = None
+    # The key naming this plan is a label of some detectors (`ssn`, `cpf`): its strings are read as "<label> <value>",
+    # in Python (see Compute._labelled_spans).
+    label: str | None = None
     # What the C walker reads, in one tuple: (skip, key_rule, scan, min_len, strings, fast_children, numbers,
     # quick, pairs, spec, key_info, the plan); quick is the families' trigger bits when the walker may decide a
     # new string has nothing to find as `_compute` would (safe shape, or no trigger and no key=value pair),
@@ -100,7 +105,9 @@ class _Plan:
         self.skip = self.keep or self.dead
         self.scan = bool(self.families or self.pattern_rules or self.key_rules)
         numbers = bool(self.detector_rules)
-        quick = -1 if self.pattern_rules or Walker is None else reduce(or_, (f.bit for f in self.families), 0)
+        quick = (
+            -1 if self.pattern_rules or self.label or Walker is None else reduce(or_, (f.bit for f in self.families), 0)
+        )
         pairs = bool(self.key_rules)
         self.fast = (
             self.skip,
@@ -112,7 +119,7 @@ class _Plan:
             numbers,
             quick,
             pairs,
-            self.spec,
+            None if self.label else self.spec,
             self.key_info,
             self,
             self.rename,
@@ -134,6 +141,7 @@ class _Selection:
     # met in key=value text, its own memo); None where strings need `_compute_python`.
     spec: tuple[Any, ...] | None
     key_names: dict[str, Rule | None] = field(default_factory=dict)  # normalized key -> its key rule
+    any_key: regex.Pattern[str] | None = None  # the key rules' names together (None: ask each rule)
 
 
 @dataclass(slots=True)

@@ -294,6 +294,8 @@ def credit_card_valid(text: str) -> bool:
     )  # fmt: skip
     if len(number) == 15 and not (two in (34, 37) or number.startswith(("50", "56", "57", "58", "6"))):
         return False  # only Amex and Maestro issue 15 digits: the rest is an IMEI's length
+    if len(number) == 13 and number[0] != "4":
+        return False  # only Visa issued 13 digits: the rest is an EAN-13's length
     return issuer
 
 

@@ -149,8 +149,11 @@ def plain_credit_card(text: str) -> bool:
         number[0] == "4" or 51 <= two <= 55 or 2221 <= four <= 2720 or two in (34, 37) or two in (36, 38, 39)
         or 300 <= int(number[:3]) <= 305 or number.startswith(("6011", "65")) or 644 <= int(number[:3]) <= 649
         or 3528 <= four <= 3589 or number.startswith(("62", "81")) or number.startswith(("50", "56", "57", "58", "6"))
+        or 2200 <= four <= 2205 or number.startswith(("82", "3841", "8600", "9792", "9860"))
     )  # fmt: skip
     if len(number) == 15 and not (two in (34, 37) or number.startswith(("50", "56", "57", "58", "6"))):
+        return False
+    if len(number) == 13 and number[0] != "4":
         return False
     return issuer and plain_luhn(number)
 

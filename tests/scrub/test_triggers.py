@@ -9,11 +9,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from relay.scrub import detectors
-
-detectors.activate(set(detectors.KEYWORD_FAMILIES))  # every family's trigger is compared, used or not
 from relay.scrub.detectors import TRIGGERS, Trigger, fold
 from relay.scrub.detectors.base import keyword_trigger
 from relay.scrub.engine import _SAFE_SHAPE
+
+detectors.activate(set(detectors.KEYWORD_FAMILIES))  # every family's trigger is compared, used or not
 
 try:  # the triggers are functions of the C walk's module
     from relay.scrub import _walker as _triggers

@@ -12,18 +12,22 @@ import os
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
-from . import builtin, labels, national, secret_words, tokens
+from . import builtin, labels, national, phones, secret_words, tokens
 from .base import Detector, Span, Trigger, combine, fold, keyword_trigger
 from .builtin import SECRET_WORDS, STARTS, WINDOWS
 
 # The modules that add detectors beyond `builtin`, in rule-table order.
-_MODULES: tuple[ModuleType, ...] = (secret_words, labels, tokens, national)
+_MODULES: tuple[ModuleType, ...] = (secret_words, labels, tokens, national, phones)
 
 DETECTORS: dict[str, Detector] = dict(builtin.DETECTORS)
 # family -> the cheap test that wakes it (the reference for C's `fired`, and its fallback)
 TRIGGERS: dict[str, Callable[[str], bool]] = dict(builtin.TRIGGERS)
 # keyword families, in bit order after the built-in ones; and families woken by another's trigger
 KEYWORD_FAMILIES: dict[str, Trigger] = {}
+# keyword families whose label a key name can be: `{"ssn": "078-05-1120"}` is read as "ssn: 078-05-1120"
+KEY_LABEL_FAMILIES: frozenset[str] = frozenset(
+    name for module in _MODULES for name in getattr(module, "KEY_LABEL_FAMILIES", ())
+)
 _SAME_AS: dict[str, str] = {}
 
 for _module in _MODULES:
@@ -119,6 +123,7 @@ __all__ = [
     "FAMILIES",
     "FAMILY_BITS",
     "KEYWORD_FAMILIES",
+    "KEY_LABEL_FAMILIES",
     "SECRET_WORDS",
     "STARTS",
     "TRIGGERS",

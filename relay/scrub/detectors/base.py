@@ -98,7 +98,6 @@ def contains(*needles: str) -> Callable[[str], bool]:
     return lambda text: any(n in text for n in needles)
 
 
-
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """How a family of detectors is woken: by the trigger of another family, or by keywords.

@@ -113,7 +113,7 @@ _add(Detector(
 _add(Detector(
     "key_value_secret", "[Filtered]",
     re.compile(
-        rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{{32}})\]|-----|%[sdr(]|\{{|(?:Bearer|Basic|Digest|Token|Negotiate)\s)"
+        rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{{32}})\]|-----|%[sdr(]|\{{|\$\{{|%[A-Za-z_]\w*%|(?-i:\$[A-Z_][A-Z0-9_]*)(?![\w/+=.-])|(?:Bearer|Basic|Digest|Token|Negotiate)\s)"
         rf"(?P<secret>[^\s&\"',;)}}\]]{{3,}})", _I
     ),
     contains("=", ":"),
@@ -222,6 +222,7 @@ def _has_secret_word(text: str) -> bool:
     return _SECRET_WORD.search(text.lower()) is not None
 
 
+_ALNUM = re.compile(r"[A-Z]{2}[0-9]|[0-9]{7}[A-Z]")
 _NINE_DIGITS = re.compile(r"(?:\D*\d){9}")
 
 
@@ -282,6 +283,6 @@ TRIGGERS: dict[str, Callable[[str], bool]] = {
     "url": lambda text: "://" in text,
     "words": _has_secret_word,
     "token": lambda text: _TOKEN_PREFIX.search(text) is not None,
+    # identifiers of letters and digits (codice fiscale, CURP, PAN, NINO, NIE, DNI, NRIC): see national.alnum
+    "alnum": lambda text: _ALNUM.search(text) is not None,
 }
-
-

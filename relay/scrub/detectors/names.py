@@ -243,6 +243,8 @@ _STRONG_LABELS = frozenset(
 )  # fmt: skip
 # Labels that often name other things ("name: Redis", "user: Anonymous"): the first word must be a known name.
 _SEP_WORDS = ("name", "nom", "nome", "user", "client", "cliente", "from", "author", "owner")
+# Labels written with their separator in the trigger's keywords: "/api/customers/42" is no label.
+_KEYWORD_SEP_WORDS = (*_SEP_WORDS, "customer", "patient")
 _WEAK_LABELS = frozenset(
     [
         *_SEP_WORDS, "nombre", "naam", "namn", "navn",
@@ -256,9 +258,9 @@ _LABEL_NAME = re.compile(rf"(?P<label>{_LABELS}){_SEP}(?P<secret>{NAME})")
 # Each label holds one of these (a word followed by its separator, or a rare part of a longer label; a part
 # that begins with a rarer pair of letters costs the trigger's scan less: "cipient" for "recipient").
 _LABEL_KEYWORDS = (
-    *(f"{word}{sep}" for word in _SEP_WORDS for sep in (":", "=", " :", '":', "':")),
-    "famille", "mbre", "pellid", "gnome", "mpleto", "naam", "zwisk", "imię", "namn", "navn", "oyad", "customer",
-    "patient", "cipient", "kund", "pfäng", "stinata", "paciente", "azient", "klant", "cjent",
+    *(f"{word}{sep}" for word in _KEYWORD_SEP_WORDS for sep in (":", "=", " :", '":', "':")),
+    "famille", "mbre", "pellid", "gnome", "mpleto", "naam", "zwisk", "imię", "namn", "navn", "oyad", "cipient",
+    "patientin", "kund", "pfäng", "stinata", "paciente", "azient", "klant", "cjent",
 )  # fmt: skip
 
 

@@ -18,6 +18,8 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType, re_util
 
+from .base import Detector, Trigger
+
 # libphonenumber's metadata regexes, compiled once each: with many regions they overflow the `re` module's own
 # cache of 512, and recompiling them cost more than the rest of scrubbing an event.
 re_util.enable_pattern_cache()
@@ -38,8 +40,9 @@ PATTERN = (
     r"\(\d{1,5}\)[ .-]?\d{2,5}(?:[ .-]\d{2,5}){0,3}"  # (415) 555-0100, (11) 96880-3282, (02) 1234 5678
     r"|\d{3}(?P<sep>[-. ])\d{3}(?P=sep)\d{4}"  # 415-555-0100, 415.555.0100
     r"|0\d{1,4}(?:[ /-]\d{2,8}){1,4}"  # 020 7946 0958, 0176 12345678, 030/1234567, 06 12 34 56 78
-    # 516 113 875, 138 0013 8000, 98765 43210 (grouped as the region groups them; not inside a longer run)
-    r"|(?<!\d[ .-])[1-9]\d{1,4}(?:[ .-]\d{2,5}){1,4}"
+    # 516 113 875, 138 0013 8000, 98765 43210 (grouped as the region groups them; not inside a longer run;
+    # not with dots, which IPs and versions have)
+    r"|(?<!\d[ .-])[1-9]\d{1,4}(?:[ -]\d{2,5}){1,4}"
     r")"
 )
 _GROUPS = re.compile(r"\d+")
@@ -76,6 +79,7 @@ def set_regions(regions: Iterable[str]) -> None:
                     by_shape[shape].append(region)
     _regions, _by_shape = chosen, {shape: tuple(found) for shape, found in by_shape.items()}
     _national.cache_clear()
+    _any_region.cache_clear()
 
 
 def regions() -> tuple[str, ...]:
@@ -152,6 +156,65 @@ def validator(quick: Callable[[str], bool]) -> Callable[[str], bool]:
     return phone_valid
 
 
+@lru_cache(maxsize=4096)
+def _any_region(digits: str) -> bool:
+    """A valid number of one of the configured regions, however it is grouped (a label says it is a phone)."""
+    for region in _regions:
+        trunk, general = _plausible(region)
+        if general.fullmatch(digits) is None and not (
+            trunk and digits.startswith(trunk) and general.fullmatch(digits, len(trunk)) is not None
+        ):
+            continue
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(digits, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+def _labelled_valid(match: str) -> bool:
+    """The number after a phone label (the match holds the label): international, or national in any region."""
+    found = _LABELLED.search(match)
+    if found is None:
+        return False
+    number = found.group("secret").strip()
+    if number.startswith("+") or number.startswith("00"):
+        return _international("+" + number.lstrip("+0")) if number.startswith("00") else _international(number)
+    digits = "".join(_GROUPS.findall(number))
+    return 7 <= len(digits) <= 15 and _any_region(digits)
+
+
+# Words that name a phone number, lower case: the keyword family's trigger, and what the label regex spells.
+LABELS = (
+    "phone", "tel", "mobile", "cell", "fax", "handy", "telefon", "teléfono", "telefono", "téléphone", "telefone",
+    "telefoon", "puhelin", "telefonnummer", "whatsapp", "sms", "msisdn", "celular", "móvil", "movil", "portable",
+    "cellulare", "komórka", "komorka", "手机", "電話", "电话", "携帯", "전화", "휴대폰", "телефон",
+)  # fmt: skip
+_LABEL = (
+    r"(?<![^\W_])(?:phone|tel(?:ephone)?|mobile|cell(?:ular|phone)?|fax|handy|telefon(?:nummer)?|tel[eé]fono|"
+    r"t[eé]l[eé]phone|telefone|telefoon|puhelin|whatsapp|sms|msisdn|celular|m[oó]vil|portable|cellulare|"
+    r"kom[oó]rka|手机|電話|电话|携帯|전화|휴대폰|телефон)"
+)
+_LABELLED = re.compile(
+    _LABEL + r"(?:[ _-]?(?:no|nr|number|num|nummer|n[uú]mero|#|2|1))?\.?[ \t\"'\])]{0,3}[:=#\uff1a]?[ \t\"']{0,3}"
+    r"(?P<secret>\+?\(?\d[\d ()./-]{3,18}\d)(?![\d-]|\.\d)",
+    re.IGNORECASE,
+)
+DETECTORS = (Detector("phone_labelled", "[phone]", _LABELLED, lambda text: True, _labelled_valid, "phone_label"),)
+TRIGGERS = {"phone_label": Trigger(keywords=LABELS)}
+# A key naming a phone is its label: {"x-phone2": "18490959277"} is read as "x-phone2: 18490959277".
+KEY_LABEL_FAMILIES = frozenset(TRIGGERS)
+
 set_regions(DEFAULT_REGIONS)
 
-__all__ = ["DEFAULT_REGIONS", "PATTERN", "regions", "set_regions", "validator"]
+__all__ = [
+    "DEFAULT_REGIONS",
+    "DETECTORS",
+    "KEY_LABEL_FAMILIES",
+    "PATTERN",
+    "TRIGGERS",
+    "regions",
+    "set_regions",
+    "validator",
+]

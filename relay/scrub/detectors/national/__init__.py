@@ -8,14 +8,16 @@
   South African numbers in their usual separated forms, dashed ITINs), checksum or structure checked.
   A member of the built-in `numeric` family.
 
-Placeholders are `[id]`, and `[ssn]` for US SSNs (as the built-in `us_ssn` detector). Values under key names
-such as `ssn`, `cpf` or `national_id` are the rule pack's key rule (rules/pii.yml, `pii.id_keys`).
+Placeholders are `[id]`, and `[ssn]` for US SSNs (as the built-in `us_ssn` detector). A value under a key that
+names an identifier (`ssn`, `user_cpf`, `bsn`) is read with the key as its label (KEY_LABEL_FAMILIES): the
+checksum must still hold, so `{"bsn": "326406028"}` (a wrong check digit) is kept.
 """
 
 from __future__ import annotations
 
 from ..base import Detector, Trigger
 from . import africa, americas, asia_pacific, europe_central, europe_west, nordics
+from .alnum import alnum_detector
 from .kinds import NationalId, label_trigger, labelled_detector, strong_detector
 
 _REGIONS = (europe_west, europe_central, nordics, americas, asia_pacific, africa)
@@ -27,6 +29,10 @@ TRIGGERS: dict[str, Trigger] = {region.FAMILY: label_trigger(region.ROWS) for re
 DETECTORS: tuple[Detector, ...] = (
     *(labelled_detector(row, region.FAMILY, TRIGGERS[region.FAMILY]) for region in _REGIONS for row in region.ROWS),
     strong_detector(ROWS),
+    alnum_detector(ROWS),
 )
 
-__all__ = ["DETECTORS", "ROWS", "TRIGGERS"]
+# Families whose labels a key name can be: the engine reads `{"cpf": "..."}` as "cpf: ..." (planner._key_label).
+KEY_LABEL_FAMILIES = frozenset(TRIGGERS)
+
+__all__ = ["DETECTORS", "KEY_LABEL_FAMILIES", "ROWS", "TRIGGERS"]

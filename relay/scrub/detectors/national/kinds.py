@@ -32,11 +32,11 @@ STRONG_FAMILY = "numeric"  # the built-in family, see above
 
 # What may follow a short label (`ssn`, `cpf`): its keywords are the label followed by each of these,
 # so that `using` or `classname` don't wake the family.
-_AFTER_WORD = " :=#_-\"'\uff1a"  # \uff1a: the full-width colon of CJK text
+_AFTER_WORD = " :=#_-\"'])\uff1a"  # \uff1a: the full-width colon of CJK text; "]" as in "[cnpj] 123..."
 # Between the label and the value: a qualifier (`SSN no.`, `CPF nº`, `NHS number`), quotes, a colon.
 _TAIL = (
     r"(?:[ _-]?card)?(?:[ _-]?(?:number|n[uú]m[eé]ro|nummer|num|nr|no|n[°º]|番号|号码|号|번호))?\.?"
-    r"[ \t\"']{0,3}[:=#\uff1a-]?[ \t\"']{0,3}"
+    r"[ \t\"'\])]{0,3}[:=#\uff1a-]?[ \t\"']{0,3}"
 )
 # A value ends where a word, a longer number or a decimal part would go on.
 _END = r"(?![0-9A-Za-z_]|[.,/-][0-9A-Za-z])"
