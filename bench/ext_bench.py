@@ -41,7 +41,7 @@ def _relay() -> tuple[Any, Any, list[str]]:
     """relay's engine as scrub_bench builds it: (scrub_event, the Scrubber for other items, notes)."""
     engines, notes = build_engines()
     relay = next(e for e in engines if e.name == "relay")
-    return relay.run, relay.run.__self__, notes
+    return relay.run, relay.run.scrubber, notes  # type: ignore[attr-defined]
 
 
 def _roots() -> dict[str, str]:

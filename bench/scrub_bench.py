@@ -83,11 +83,17 @@ def build_engines() -> tuple[list[Engine], list[str]]:
     from sentry_sdk.scrubber import EventScrubber
 
     from relay.config import Config
+    from relay.scrub.items import scrub_event
     from relay.scrub.registry import ScrubberRegistry
 
     notes: list[str] = []
     scrubber = ScrubberRegistry(Config()).for_project(None)
-    engines = [Engine("relay", "relay engine, default packs (secrets, pii)", scrubber.scrub_event)]
+
+    def relay(event: dict[str, Any]) -> Any:  # as the server scrubs an event item (SQL literals, rules, `_meta`)
+        return scrub_event(scrubber, event)
+
+    relay.scrubber = scrubber  # type: ignore[attr-defined]
+    engines = [Engine("relay", "relay engine, default packs (secrets, pii)", relay)]
     try:
         import sentry_relay
     except ImportError:

@@ -54,6 +54,25 @@ class Verdict(enum.Enum):
     UNSCANNABLE = "unscannable"
 
 
+def scrub_event(
+    scrubber: Scrubber,
+    event: dict[str, Any],
+    remarks: dict[str, Any] | None = None,
+    limit: float | None = None,
+    report: ScrubReport | None = None,
+    kind: str = "event",
+) -> dict[str, Any]:
+    """An event or transaction as the server scrubs it: SQL literals, then the rules, then the `_meta` it came
+    with, cleaned (what `relay scrub` and the benchmarks call too)."""
+    incoming = event.pop("_meta", None)  # may hold original values: cleaned, then merged (scrub.incoming_meta)
+    sql = mask_sql_literals(event, "", scrubber)  # before the rules: SQL literals (scrub.sql_fields)
+    scrubbed = scrubber.scrub_event(event, remarks, limit)
+    record_sql(sql, report, kind, scrubbed)
+    if incoming is not None:
+        merge_incoming_meta(scrubbed, incoming)
+    return scrubbed
+
+
 class _Scrubbing:
     """The scrubber for one envelope, and where its redactions (and audit findings) are reported."""
 
@@ -67,12 +86,7 @@ class _Scrubbing:
 
     def event(self, event: dict[str, Any], kind: str) -> dict[str, Any]:
         remarks: dict[str, Any] | None = {} if self.report is not None else None
-        incoming = event.pop("_meta", None)  # may hold original values: cleaned, then merged (scrub.incoming_meta)
-        sql = mask_sql_literals(event, "", self.scrubber)  # before the rules: SQL literals (scrub.sql_fields)
-        scrubbed = self.scrubber.scrub_event(event, remarks, self.limit)
-        record_sql(sql, self.report, kind, scrubbed)
-        if incoming is not None:
-            merge_incoming_meta(scrubbed, incoming)
+        scrubbed = scrub_event(self.scrubber, event, remarks, self.limit, self.report, kind)
         if self.report is not None:
             self.report.enforced.extend(redactions_in(remarks, kind))
             if self.auditor is not None:

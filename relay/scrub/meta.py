@@ -48,14 +48,18 @@ class Propagator:
         # Longest first: where two start at the same place, the longer is replaced (no regex to compile, which
         # for a few long values cost milliseconds).
         self._values = sorted(found, key=len, reverse=True)
+        self._needles = [orjson.dumps(value)[1:-1] for value in self._values]  # as they appear in JSON
 
     def walk(self, value: Any, plan: _Plan, path: list[str]) -> Any:
         """Return the value with every known-sensitive substring replaced."""
         if isinstance(value, str):
             return self._replace(value, path) if any(v in value for v in self._values) else value
         if isinstance(value, dict):
+            shallow = len(path) < 2  # near the root, a subtree holding none of the values is passed over whole
             for key, child in value.items():
                 if isinstance(child, str | dict | list):
+                    if shallow and not isinstance(child, str) and not self._holds_any(child):
+                        continue
                     child_plan = self._scrubber._child(plan, key)
                     if child_plan.skip:
                         continue
@@ -76,6 +80,14 @@ class Propagator:
                     if new is not child:
                         value[index] = new
         return value
+
+    def _holds_any(self, value: Any) -> bool:
+        """Whether a found value occurs in the subtree's JSON (a C-speed test that spares walking most of them)."""
+        try:
+            text = orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):
+            return True  # can't tell: walk it
+        return any(needle in text for needle in self._needles)
 
     def _replace(self, text: str, path: list[str]) -> str:
         # Every occurrence of every value, then leftmost first (longest first at one place), none overlapping.

@@ -11,6 +11,7 @@ import orjson
 
 from ..config import Config
 from .engine import ScrubError
+from .items import scrub_event
 from .registry import ScrubberRegistry
 
 
@@ -30,7 +31,7 @@ def scrub_lines(config: Config, project_id: int | None, lines: Iterable[bytes], 
             event = orjson.loads(line)
             if not isinstance(event, dict):
                 raise ScrubError("not a JSON object")
-            write(orjson.dumps(scrubber.scrub_event(event)) + b"\n")
+            write(orjson.dumps(scrub_event(scrubber, event)) + b"\n")
         except (orjson.JSONDecodeError, ScrubError) as exc:
             failures += 1
             err.write(f"line {number}: skipped (not written): {exc}\n")

@@ -21,6 +21,7 @@ What changed is recorded as Sentry `_meta` remarks `[pii.sql_literals, "s", star
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +37,16 @@ _SYSTEM_KEYS = ("db.system", "db.system.name")
 _MAX_REMARKS = 32  # a statement with a long IN list gets one remark, not hundreds
 
 
+_ENABLED: weakref.WeakKeyDictionary[Scrubber, bool] = weakref.WeakKeyDictionary()
+
+
 def sql_enabled(scrubber: Scrubber) -> bool:
-    """Whether the scrubber's rules include the pii pack (any of its rules in force, not only audited)."""
-    return any(rule.id.startswith("pii.") and not rule.audit for rule in scrubber.rules)
+    """Whether the scrubber's rules include the pii pack (any of its rules in force, not only audited); asked once
+    per scrubber."""
+    enabled = _ENABLED.get(scrubber)
+    if enabled is None:
+        enabled = _ENABLED[scrubber] = any(rule.id.startswith("pii.") and not rule.audit for rule in scrubber.rules)
+    return enabled
 
 
 def mask_sql_literals(payload: Any, root: str, scrubber: Scrubber) -> dict[str, Any]:

@@ -39,7 +39,11 @@ def _add(detector: Detector) -> None:
 _add(Detector(
     "email", "[email]",
     # Unicode local parts and domains (IDN), punycode TLDs: "josé.müller@bücher.de", "a@xn--bcher-kva.example"
-    re.compile(r"(?<![\w.%+\]-])[^\W_][\w.%+-]{0,63}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,24}|xn--[a-z0-9-]{2,59})(?![\w-])"),
+    # (with the combining vowel signs of Indic and Southeast Asian scripts, which `\w` leaves out: चतुर्वेदी.org)
+    re.compile(
+        r"(?<![\w.%+\]-])[^\W_][\w\u0900-\u0dff\u0e31-\u0e4e.%+-]{0,63}@"
+        r"(?:[^\W_][\w\u0900-\u0dff\u0e31-\u0e4e-]{0,62}\.)+(?:[^\W\d_](?:[^\W\d_]|[\u0900-\u0dff]){1,23}|xn--[a-z0-9-]{2,59})(?![\w-])"
+    ),
     contains("@"),
 ))  # fmt: skip
 _add(Detector(

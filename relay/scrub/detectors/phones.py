@@ -99,6 +99,7 @@ def _grouped_alike(written: list[str], canonical: list[str]) -> bool:
     )
 
 
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 _MIN_NATIONAL_DIGITS = 8  # "555 0134" alone is as likely a count as a local number
 
 
@@ -179,6 +180,8 @@ def _labelled_valid(match: str) -> bool:
     if found is None:
         return False
     number = found.group("secret").strip()
+    if _DATE.fullmatch(number):
+        return False  # a date after "tel" is a date
     if number.startswith("+") or number.startswith("00"):
         return _international("+" + number.lstrip("+0")) if number.startswith("00") else _international(number)
     digits = "".join(_GROUPS.findall(number))
@@ -192,13 +195,13 @@ LABELS = (
     "cellulare", "komórka", "komorka", "手机", "電話", "电话", "携帯", "전화", "휴대폰", "телефон",
 )  # fmt: skip
 _LABEL = (
-    r"(?<![^\W_])(?:phone|tel(?:ephone)?|mobile|cell(?:ular|phone)?|fax|handy|telefon(?:nummer)?|tel[eé]fono|"
+    r"(?<![^\W_])(?<!\[)(?:phone|tel(?:ephone)?|mobile|cell(?:ular|phone)?|fax|handy|telefon(?:nummer)?|tel[eé]fono|"
     r"t[eé]l[eé]phone|telefone|telefoon|puhelin|whatsapp|sms|msisdn|celular|m[oó]vil|portable|cellulare|"
     r"kom[oó]rka|手机|電話|电话|携帯|전화|휴대폰|телефон)"
 )
 _LABELLED = re.compile(
     _LABEL + r"(?:[ _-]?(?:no|nr|number|num|nummer|n[uú]mero|#|2|1))?\.?[ \t\"'\])]{0,3}[:=#\uff1a]?[ \t\"']{0,3}"
-    r"(?P<secret>\+?\(?\d[\d ()./-]{3,18}\d)(?![\d-]|\.\d)",
+    r"(?P<secret>\+?\(?\d[\d ()./-]{3,18}\d)(?![\d-]|[.:]\d|T\d)",
     re.IGNORECASE,
 )
 DETECTORS = (Detector("phone_labelled", "[phone]", _LABELLED, lambda text: True, _labelled_valid, "phone_label"),)

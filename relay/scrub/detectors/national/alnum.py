@@ -32,7 +32,8 @@ def alnum_detector(rows: tuple[NationalId, ...]) -> Detector:
     by_name = {row.name: row for row in rows}
     shapes = [(re.compile(form), by_name[name].check) for name, form in FORMS.items() if name in by_name]
     alternatives = "|".join(f"(?:{form})" for name, form in FORMS.items() if name in by_name)
-    pattern = re.compile(rf"(?<![0-9A-Za-z_.+/-])(?:{alternatives})(?![0-9A-Za-z_]|[.,/-][0-9A-Za-z])")
+    # (after a "/" too: an id in a URL path, /customers/RSSMRA85T10A562S)
+    pattern = re.compile(rf"(?<![0-9A-Za-z_.+-])(?:{alternatives})(?![0-9A-Za-z_]|[.,-][0-9A-Za-z])")
 
     def validate(text: str) -> bool:
         return any(shape.fullmatch(text) is not None and check(text) for shape, check in shapes)
