@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +104,7 @@ class _Walk:
             systems.add(self.span(trace, ["contexts", "trace"]))
         systems.discard(None)
         dialect = (systems.pop() if len(systems) == 1 else "") or ""
-        for crumb, path in _entries(event, "breadcrumbs"):
+        for crumb, path in _entries(event, "breadcrumbs", _sql_crumb):
             self.breadcrumb(crumb, path, dialect)
         for exception, path in _entries(event, "exception"):
             self.mask(exception, "value", path, None)
@@ -223,6 +224,7 @@ _TRIGGERS = (
     "ey (", "Failing row", "invalid input", 'value "', "LINE ", "Duplicate entry", "ncorrect ", "to use near",
     "duplicate key value", "Conversion failed", "Truncated value", "[SQL: ", "[parameters: ",
 )  # fmt: skip
+_TRIGGER = re.compile("|".join(re.escape(trigger) for trigger in _TRIGGERS))
 _BEFORE = re.compile("|".join(f"(?P<q{i}>{quote.before})" for i, quote in enumerate(_QUOTES)), re.MULTILINE)
 # What follows each value, or (for one on a single line) the end of its line.
 _AFTER = tuple(
@@ -243,7 +245,7 @@ _DRIVERS = {
 
 def mask_driver_errors(text: str, budget: Budget | None = None) -> Masked:
     """A database error message with the values it quotes replaced by `%s` (statements masked as SQL)."""
-    if not any(trigger in text for trigger in _TRIGGERS):  # fast: most messages quote no database
+    if _TRIGGER.search(text) is None:  # fast: most messages quote no database
         return text, ()
     driver = _DRIVER.match(text)
     dialect = _DRIVERS.get(driver.group(1), "") if driver else ""
@@ -281,15 +283,28 @@ def mask_driver_errors(text: str, budget: Budget | None = None) -> Masked:
     return "".join(out), tuple(ranges)
 
 
-def _entries(event: dict[str, Any], key: str) -> list[tuple[dict[str, Any], list[str]]]:
-    """The entries of a list interface (`{"values": [...]}`, or the bare list older SDKs send), with their paths."""
+def _entries(
+    event: dict[str, Any], key: str, wanted: Callable[[dict[str, Any]], bool] | None = None
+) -> list[tuple[dict[str, Any], list[str]]]:
+    """The entries of a list interface (`{"values": [...]}`, or the bare list older SDKs send), with their paths
+    (only those `wanted` says may hold SQL: a path is made for few of them)."""
     value = event.get(key)
     path = [key]
     if isinstance(value, dict):
         value, path = value.get("values"), [key, "values"]
     if not isinstance(value, list):
         return []
-    return [(entry, [*path, str(index)]) for index, entry in enumerate(value) if isinstance(entry, dict)]
+    return [
+        (entry, [*path, str(index)])
+        for index, entry in enumerate(value)
+        if type(entry) is dict and (wanted is None or wanted(entry))
+    ]
+
+
+def _sql_crumb(crumb: dict[str, Any]) -> bool:
+    """A breadcrumb of category `query`, `sql` or `db.*`."""
+    category = crumb.get("category")
+    return type(category) is str and (category in ("query", "sql") or category.startswith("db."))
 
 
 def _first(data: Any, attributes: Any, keys: tuple[str, ...]) -> str | None:

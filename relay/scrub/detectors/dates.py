@@ -55,12 +55,13 @@ KEYWORDS = ("dob", "d.o.b", "birth", "born", "aissance", "né le", "née le", "e
             "födelse", "fødsel", "født", "narozen", "syntymä", "рождения", "生年月日", "出生日期",
             "생년월일")  # fmt: skip
 _NUMBERS = re.compile(r"[0-9]+")
+_NUMERIC_DATE = re.compile(r"[0-9]+[-/.年년][ ]?[0-9]")
 
 
 def _plausible(date: str) -> bool:
     """A calendar date: month 1-12 and day 1-31 where the date is all digits, a year from 1900 on."""
     numbers = [int(n) for n in _NUMBERS.findall(date)]
-    if len(numbers) < 3 or not re.match(r"[0-9]+[-/.年년][ ]?[0-9]", date):
+    if len(numbers) < 3 or not _NUMERIC_DATE.match(date):
         return True  # a month name: the pattern already fixed the shape
     if numbers[0] >= 1000:  # year first
         year, month, day = numbers[:3]

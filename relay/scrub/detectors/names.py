@@ -24,22 +24,6 @@ from importlib import resources
 
 from .base import Detector, Trigger, keyword_trigger
 
-
-def _char_class(test: Callable[[str], bool], low: int = 0x41, high: int = 0x2000) -> str:
-    """A regex character class body of the characters in [low, high) that pass `test`, as ranges."""
-    parts: list[str] = []
-    start = previous = -1
-    for code in range(low, high + 1):
-        if code < high and test(chr(code)):
-            if start < 0:
-                start = code
-            previous = code
-        elif start >= 0:
-            parts.append(chr(start) if start == previous else f"{chr(start)}-{chr(previous)}")
-            start = -1
-    return "".join(parts)
-
-
 _Tree = dict[str, "_Tree"]
 
 
@@ -73,11 +57,12 @@ def anchored(groups: dict[str, Iterable[str]], not_after: str, fold: bool = Fals
     skips in C to those first characters, and the words of a branch are one prefix tree.
     """
     firsts: set[str] = set()
-    branches = []
+    alternatives = []
     for tail, words in groups.items():
         rests: defaultdict[str, list[str]] = defaultdict(list)
         for word in words:
             rests[word[0]].append(word[1:])
+        branches = []
         for first, tails in sorted(rests.items()):
             chars = {first}
             rest = _trie(tails)
@@ -85,21 +70,23 @@ def anchored(groups: dict[str, Iterable[str]], not_after: str, fold: bool = Fals
                 chars |= {c for c in (first.upper(), first.title()) if len(c) == 1}
                 rest = f"(?i:{rest})" if rest else ""
             firsts |= chars
-            branches.append(f"(?<={_class(chars)}){rest}{tail}")
+            branches.append(f"(?<={_class(chars)}){rest}")
+        alternatives.append(f"(?:{'|'.join(branches)}){tail}")  # the tail once per group: regexes compile slowly
     first_class = _class(firsts)
-    return f"{first_class}(?<!{not_after}{first_class})(?:{'|'.join(branches)})"
+    return f"{first_class}(?<!{not_after}{first_class})(?:{'|'.join(alternatives)})"
 
 
 def _class(chars: set[str]) -> str:
     return re.escape(next(iter(chars))) if len(chars) == 1 else f"[{''.join(re.escape(c) for c in sorted(chars))}]"
 
 
-# Capital letters of the cased scripts up to U+1FFF (Latin, Greek, Cyrillic, Armenian, Georgian and their
-# extensions): `re` has no \p{Lu}.
-UPPER_CHARS = _char_class(lambda ch: ch.isupper() or ch.istitle())
+# Where the capital letters of the cased scripts are (`re` has no \p{Lu}): Latin, Greek, Cyrillic, Armenian,
+# Georgian. Blocks that mix capitals and small letters are taken whole (an exact class of every capital takes
+# many times longer to compile, in every pattern that has it), and the validators check the case.
+UPPER_CHARS = "A-ZÀ-ÖØ-ÞĀ-ɏͰ-ϿЀ-ЯѠ-ԯԱ-ՖႠ-ჅḀ-ỿἈ-ῼ"
 UPPER = f"[{UPPER_CHARS}]"
 LETTER = r"[^\W\d_]"
-_LOWER = rf"[^\W\d_{UPPER_CHARS}]"
+_LOWER = "[a-zß-öø-ÿĀ-ɏͰ-Ͽа-џѠ-ԯա-ֆḀ-ỿἀ-ῼ]"  # the same for small letters
 # One capitalized word ("O'Brien", "Müller-Lüdenscheidt") or an initial ("J."); each part bounded.
 WORD = rf"{UPPER}(?:\.|{LETTER}{{0,30}}(?:['’-]{LETTER}{{1,30}}){{0,3}})"
 _PARTICLE = r"(?:van|von|de|der|den|del|della|di|da|do|dos|das|du|la|le|ter|ten|bin|ibn|al|el|zu|y)"
@@ -150,14 +137,35 @@ def given_names() -> frozenset[str]:
     return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
 
 
-_INITIAL = re.compile(rf"{UPPER}\.")
-_TITLED = re.compile(rf"(?:Mc|O['’]|D['’])?{UPPER}{_LOWER}*(?:['’-]{LETTER}{_LOWER}*)*")
-_CAPS = re.compile(rf"(?:{UPPER}|['’-]){{2,}}")
+_APOSTROPHES = "'’"
+
+
+def _initial(word: str) -> bool:
+    """A capital and a period ("J.")."""
+    return len(word) == 2 and word[0].isupper() and word[1] == "."
 
 
 def _titled(word: str) -> bool:
-    """A capitalized word: a capital, then lowercase letters (parts after ' or - may be capitalized)."""
-    return _TITLED.fullmatch(word) is not None and any(ch.islower() for ch in word)
+    """A capitalized word: a capital, then small letters; parts after ' or - begin with any letter
+    ("O'Brien", "Müller-Lüdenscheidt", "d'Angelo"), and "Mc" may come before the capital ("McDonald")."""
+    if word.startswith("Mc") and len(word) > 2:
+        word = word[2:]
+    parts = word.replace("’", "'").replace("-", "'").split("'")
+    head, rest = parts[0], parts[1:]
+    if len(head) == 1 and rest and head in "ODod":  # O'Brien, D'Angelo: the capital comes after
+        head, rest = rest[0], rest[1:]
+    return (
+        len(head) >= 2
+        and head[0].isupper()
+        and head[1:].islower()
+        and all(part[:1].isalpha() and (len(part) < 2 or part[1:].islower()) for part in rest)
+    )
+
+
+def _capitals(word: str) -> bool:
+    """A word in capitals ("DUPONT", "O'BRIEN")."""
+    letters = word.replace("'", "").replace("’", "").replace("-", "")
+    return len(letters) >= 2 and letters.isalpha() and letters.isupper()
 
 
 def plausible(words: list[str], known_first: bool = False, at_least: int = 1) -> bool:
@@ -167,11 +175,11 @@ def plausible(words: list[str], known_first: bool = False, at_least: int = 1) ->
     for index, word in enumerate(words):
         if word.casefold().rstrip(".") in STOP:
             return False
-        if _INITIAL.fullmatch(word):
+        if _initial(word):
             if index == len(words) - 1 and index == 0:
                 return False  # a lone initial
             continue
-        if not _titled(word) and (index == 0 or _CAPS.fullmatch(word) is None):
+        if not _titled(word) and (index == 0 or not _capitals(word)):
             return False  # "UserService", "HTTP"; a surname in capitals ("Jean DUPONT") is fine
     return not known_first or words[0] in given_names()
 
@@ -276,7 +284,7 @@ _KATAKANA = "\u30a0-\u30ff"
 # The name right before 様/さん (Japanese; 様 followed by punctuation or a particle, so that 様々
 # "various" is not one), 님 (Korean) or 先生/女士/小姐 (Chinese). The match is the name alone.
 # Hiragana inside a name ("林くみ子"), but not the particles that join words ("会員の皆様": members, all).
-_HIRAGANA = "".join(chr(c) for c in range(0x3041, 0x3097) if chr(c) not in "のはをがにへとでもやか")
+_HIRAGANA = "ぁ-おき-てど-なぬ-ねば-ぷべ-めゃゅ-ゑん-ゖ"  # ぁ-ゖ but の は を が に へ と で も や か
 _SAMA_AFTER = "、。，, \nへのはにがと"
 _NIM_AFTER = "께의이은을, .\n"
 _CJK_NAME = re.compile(
@@ -344,7 +352,7 @@ _GIVEN_NAME = re.compile(
 def _given_ok(text: str) -> bool:
     """A known given name (and a surname): the match is the name alone."""
     words = text.split(" ")
-    return _TITLED.fullmatch(words[0]) is not None and plausible(words, known_first=True)
+    return _titled(words[0]) and plausible(words, known_first=True)
 
 
 TRIGGERS: dict[str, Trigger] = {
