@@ -85,11 +85,13 @@ def _scrub_fields(
     report: ScrubReport | None,
 ) -> None:
     meta: dict[str, Any] | None = {} if report is not None else None
+    original_keys = list(fields)  # (scrubbing renames a key that holds personal data, in place)
     scrubbed = scrubber.scrub(fields, root, meta)
     if not isinstance(scrubbed, dict):
         raise ScrubError(f"{root.lstrip('@')} header did not scrub to an object")
-    for key in fields:
-        headers[key] = scrubbed.get(key)
+    for key in original_keys:
+        del headers[key]
+    headers.update(scrubbed)
     if report is not None:
         report.enforced.extend(redactions_in(meta, kind, root.lstrip("@")))
 

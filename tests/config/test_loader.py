@@ -468,3 +468,18 @@ def test_example_config_honours_its_env_vars() -> None:
     )
     assert (config.listen.host, config.listen.port) == ("0.0.0.0", 8000)
     assert config.upstream.url == "https://sentry.example.com"
+
+
+def test_scrub_phone_regions_and_identity_keys() -> None:
+    """`scrub.phone_regions` takes region codes (any case) and `scrub.identity_keys` key names; [] turns identity off."""
+    config = parse("scrub:\n  phone_regions: [de, BR]\n  identity_keys: []\n")
+    assert config.scrub.phone_regions == ("DE", "BR")
+    assert config.scrub.identity_keys == ()
+    assert "US" in parse("listen: {port: 3000}\n").scrub.phone_regions
+
+
+def test_unknown_phone_region_names_the_file_and_key() -> None:
+    """A region libphonenumber doesn't know is a config error naming the file, the key and the code."""
+    assert problems_of("scrub:\n  phone_regions: [DE, XX]\n") == [
+        "relay.yml: scrub.phone_regions: expected region codes like DE, BR or JP, got 'XX'"
+    ]

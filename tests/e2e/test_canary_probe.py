@@ -541,7 +541,6 @@ async def test_canaries_appear_nowhere(relay_process: RelayRun, recording_upstre
     assert not leaks(audit), leaks(audit)
 
 
-@pytest.mark.xfail(strict=False, reason="object keys: engine work in progress")
 async def test_canaries_in_object_keys_appear_nowhere(
     relay_process: RelayRun, recording_upstream: RecordingUpstream
 ) -> None:
