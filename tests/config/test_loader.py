@@ -471,7 +471,7 @@ def test_example_config_honours_its_env_vars() -> None:
 
 
 def test_scrub_phone_regions_and_identity_keys() -> None:
-    """`scrub.phone_regions` takes region codes (any case) and `scrub.identity_keys` key names; [] turns identity off."""
+    """`scrub.phone_regions` takes region codes (any case), `scrub.identity_keys` key names; [] turns identity off."""
     config = parse("scrub:\n  phone_regions: [de, BR]\n  identity_keys: []\n")
     assert config.scrub.phone_regions == ("DE", "BR")
     assert config.scrub.identity_keys == ()
