@@ -352,7 +352,7 @@ _GIVEN_NAME = re.compile(
 def _given_ok(text: str) -> bool:
     """A known given name (and a surname): the match is the name alone."""
     words = text.split(" ")
-    return _titled(words[0]) and plausible(words, known_first=True)
+    return words[0] in given_names() and _titled(words[0]) and plausible(words)  # most fail the first test
 
 
 TRIGGERS: dict[str, Trigger] = {
