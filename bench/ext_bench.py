@@ -67,6 +67,7 @@ class Tally:
         self.planted: dict[str, Counter[str]] = defaultdict(Counter)
         self.leaked: dict[str, Counter[str]] = defaultdict(Counter)
         self.decoys: Counter[str] = Counter()
+        self.sql_literal_decoys = 0  # decoys planted as SQL literals: masked by design, so not scored
         self.kept: Counter[str] = Counter()
         self.leaks: list[dict[str, Any]] = []
         self.destroyed: list[dict[str, Any]] = []
@@ -138,6 +139,10 @@ def score(record: dict[str, Any], scrub_event: Any, scrubber: Any, roots: dict[s
             )
     for decoy in record["decoys"]:
         esc = _esc(decoy["value"])
+        if decoy["placement"] == "sql":
+            # A literal in SQL is replaced by a placeholder whatever it is (issue 14, section 6): not a decoy's test.
+            tally.sql_literal_decoys += 1
+            continue
         tally.decoys[decoy["kind"]] += 1
         if output.count(esc) >= original.count(esc):
             tally.kept[decoy["kind"]] += 1
@@ -181,6 +186,7 @@ def summarize(tally: Tally) -> dict[str, Any]:
         "leaked": leaked,
         "leak_pct": _pct(leaked, planted),
         "decoys": decoys,
+        "sql_literal_decoys": tally.sql_literal_decoys,
         "decoys_kept_pct": decoys_kept,
         "structure_changed_events": len(tally.structure_changed),
         "targets": TARGETS,
@@ -206,7 +212,10 @@ def report(s: dict[str, Any], tally: Tally, details: int) -> None:
     """Print the tables."""
     ok = {True: "ok", False: "MISSED"}
     t = s["targets"]
-    print(f"\n{s['events']} events ({s['items']} items), {s['planted']} planted values, {s['decoys']} decoys\n")
+    print(
+        f"\n{s['events']} events ({s['items']} items), {s['planted']} planted values, {s['decoys']} decoys "
+        f"(and {s['sql_literal_decoys']} as SQL literals, which are masked by design and not scored)\n"
+    )
     _table(
         ["figure", "value", "target", ""],
         [
