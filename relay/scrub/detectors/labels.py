@@ -49,3 +49,6 @@ _DETECTORS: tuple[Detector, ...] = (
 
 DETECTORS: tuple[Detector, ...] = (*names.DETECTORS, *dates.DETECTORS, *addresses.DETECTORS, *_DETECTORS)
 TRIGGERS: dict[str, Trigger] = {**names.TRIGGERS, **dates.TRIGGERS, **addresses.TRIGGERS, **_TRIGGERS}
+# A key naming a passport number or a birth date is its label: {"x-passport-no": "T19446315"} is read as
+# "x-passport-no: T19446315", {"x-date-of-birth": "1974-02-13"} likewise (planner._key_label).
+KEY_LABEL_FAMILIES = frozenset({"passport", "date_of_birth"})
