@@ -153,8 +153,9 @@ card(const Py_UCS1 *text, Py_ssize_t size)
                  starts(number, n, "6011") || starts(number, n, "65") || (644 <= three && three <= 649) ||
                  (3528 <= four && four <= 3589) || starts(number, n, "62") || starts(number, n, "81") || maestro ||
                  (2200 <= four && four <= 2205) || starts(number, n, "82") || starts(number, n, "3841") ||
-                 starts(number, n, "8600") || starts(number, n, "9792") || starts(number, n, "9860");
-    if (n == 15 && !(two == 34 || two == 37 || maestro))
+                 starts(number, n, "8600") || starts(number, n, "9792") || starts(number, n, "9860") ||
+                 (n == 15 && (starts(number, n, "1800") || starts(number, n, "2131")));
+    if (n == 15 && !(two == 34 || two == 37 || maestro || starts(number, n, "1800") || starts(number, n, "2131")))
         return 0; /* only Amex and Maestro issue 15 digits */
     if (n == 13 && number[0] != '4')
         return 0; /* only Visa issued 13 digits: the rest is an EAN-13's length */

@@ -291,8 +291,9 @@ def credit_card_valid(text: str) -> bool:
         or number.startswith(("50", "56", "57", "58", "6"))  # Maestro
         or 2200 <= four <= 2205  # Mir, Borica
         or number.startswith(("82", "3841", "8600", "9792", "9860"))  # RuPay, Hipercard, Uzcard, Troy, Humo
+        or (len(number) == 15 and number.startswith(("1800", "2131")))  # JCB's 15-digit numbers
     )  # fmt: skip
-    if len(number) == 15 and not (two in (34, 37) or number.startswith(("50", "56", "57", "58", "6"))):
+    if len(number) == 15 and not (two in (34, 37) or number.startswith(("50", "56", "57", "58", "6", "1800", "2131"))):
         return False  # only Amex and Maestro issue 15 digits: the rest is an IMEI's length
     if len(number) == 13 and number[0] != "4":
         return False  # only Visa issued 13 digits: the rest is an EAN-13's length

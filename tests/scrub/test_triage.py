@@ -150,8 +150,9 @@ def plain_credit_card(text: str) -> bool:
         or 300 <= int(number[:3]) <= 305 or number.startswith(("6011", "65")) or 644 <= int(number[:3]) <= 649
         or 3528 <= four <= 3589 or number.startswith(("62", "81")) or number.startswith(("50", "56", "57", "58", "6"))
         or 2200 <= four <= 2205 or number.startswith(("82", "3841", "8600", "9792", "9860"))
+        or (len(number) == 15 and number.startswith(("1800", "2131")))
     )  # fmt: skip
-    if len(number) == 15 and not (two in (34, 37) or number.startswith(("50", "56", "57", "58", "6"))):
+    if len(number) == 15 and not (two in (34, 37) or number.startswith(("50", "56", "57", "58", "6", "1800", "2131"))):
         return False
     if len(number) == 13 and number[0] != "4":
         return False
