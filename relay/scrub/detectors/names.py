@@ -261,15 +261,33 @@ _WEAK_LABELS = frozenset(
 )  # fmt: skip
 # `name:`, `name=`, `Nom :`, JSON's `"name": "..."` and Python's `'name': '...'`.
 _SEP = r"(?:[:=]|[ \"']:)[ ]?[\"']?"
+# After a label that can only name a person (`full name`, `[full_name]`), a space or a bracket will do, and the
+# name may be in a script without capitals: 中村 拓真, 심준영, जगन्नाथ बनर्जी.
+_STRONG_SEP = r"(?:\]?[ ][\"']?|\]?[ ]?[:=][ ]?[\"']?)"
+_UNCASED_NAME = (
+    r"[\u4e00-\u9fff]{1,3}(?:[ ][\u4e00-\u9fff]{1,3})?(?![\u4e00-\u9fff])|[가-힣]{2,4}(?![가-힣])"
+    r"|[\u0900-\u097f]{2,}(?:[ ][\u0900-\u097f]{2,}){0,2}"
+)
 _LABELS = anchored({"": _STRONG_LABELS | _WEAK_LABELS}, r"[^\W_]", fold=True)
+_STRONG_ONLY = anchored({"": frozenset(label for label in _STRONG_LABELS if len(label) > 8)}, r"[^\W_]", fold=True)
 _LABEL_NAME = re.compile(rf"(?P<label>{_LABELS}){_SEP}(?P<secret>{NAME})")
+_STRONG_LABEL_NAME = re.compile(rf"(?P<label>{_STRONG_ONLY}){_STRONG_SEP}(?P<secret>{NAME}|{_UNCASED_NAME})")
 # Each label holds one of these (a word followed by its separator, or a rare part of a longer label; a part
 # that begins with a rarer pair of letters costs the trigger's scan less: "cipient" for "recipient").
 _LABEL_KEYWORDS = (
     *(f"{word}{sep}" for word in _KEYWORD_SEP_WORDS for sep in (":", "=", " :", '":', "':")),
     "famille", "mbre", "pellid", "gnome", "mpleto", "naam", "zwisk", "imię", "namn", "navn", "oyad", "cipient",
     "patientin", "kund", "pfäng", "stinata", "paciente", "azient", "klant", "cjent",
+    # `full name '…'`, `[full_name] …` (the spellings with a space or "_"; `fullname` and `full-name` take a colon)
+    *(label for label in _STRONG_LABELS if len(label) > 8 and label.isascii() and label.endswith((" name", "_name"))),
 )  # fmt: skip
+
+
+def _strong_label_rule(match: re.Match[str]) -> bool:
+    """After `full name` and the like: capitalized words that pass as a name, or a name in an uncased script."""
+    name = match.group("secret")
+    uncased = not name[0].isupper() and not name[0].islower()
+    return uncased or plausible(_name_words(name))
 
 
 def _label_rule(match: re.Match[str]) -> bool:
@@ -375,6 +393,9 @@ DETECTORS: tuple[Detector, ...] = (
              _validator(_GREETING_NAME, lambda m: plausible(_name_words(m.group("secret")))), "name_greeting"),
     Detector("name_label", "[name]", _LABEL_NAME, lambda t: True,
              _validator(_LABEL_NAME, lambda m: _label_fires(m.group()) and _label_rule(m)), "name_label"),
+    Detector("name_label_strong", "[name]", _STRONG_LABEL_NAME, lambda t: True,
+             _validator(_STRONG_LABEL_NAME, lambda m: _label_fires(m.group()) and _strong_label_rule(m)),
+             "name_label"),
     Detector("name_cjk", "[name]", _CJK_NAME, lambda t: True, _cjk_ok, "name_cjk"),
     Detector("name_preposition", "[name]", _PREPOSITION_NAME, lambda t: True,
              _validator(_PREPOSITION_NAME, _preposition_rule), "name_preposition"),
