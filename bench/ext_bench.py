@@ -37,9 +37,9 @@ EVENT_TYPES = {"event", "transaction"}
 _NUMBERISH = re.compile(r"^(phone_|card$|iban$|national_id_faker$|[a-z]{2}_|nino$|nhs$)")
 
 
-def _relay() -> tuple[Any, Any, list[str]]:
+def _relay(rules: tuple[str, ...] | None = None) -> tuple[Any, Any, list[str]]:
     """relay's engine as scrub_bench builds it: (scrub_event, the Scrubber for other items, notes)."""
-    engines, notes = build_engines()
+    engines, notes = build_engines(rules)
     relay = next(e for e in engines if e.name == "relay")
     return relay.run, relay.run.scrubber, notes  # type: ignore[attr-defined]
 
@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--details", type=int, default=15, help="examples to print per list")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--rules", help="rule packs, comma-separated (default: the default config's, secrets,pii)")
     args = parser.parse_args(argv)
 
     meta_path = extcorpus.META
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.build_only:
         print(json.dumps({k: v for k, v in meta.items() if k != "notes"}, indent=2))
         return 0
-    scrub_event, scrubber, notes = _relay()
+    scrub_event, scrubber, notes = _relay(tuple(args.rules.split(",")) if args.rules else None)
     roots = _roots()
     tally = Tally()
     started = time.monotonic()

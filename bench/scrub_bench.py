@@ -78,7 +78,7 @@ class Engine:
     finish: Callable[[Any], Any] | None = None  # untimed: turn the output into the JSON that would be sent
 
 
-def build_engines() -> tuple[list[Engine], list[str]]:
+def build_engines(rules: tuple[str, ...] | None = None) -> tuple[list[Engine], list[str]]:
     """The engines that can run here, and notes about any that cannot."""
     from sentry_sdk.scrubber import EventScrubber
 
@@ -87,7 +87,7 @@ def build_engines() -> tuple[list[Engine], list[str]]:
     from relay.scrub.registry import ScrubberRegistry
 
     notes: list[str] = []
-    scrubber = ScrubberRegistry(Config()).for_project(None)
+    scrubber = ScrubberRegistry(Config() if rules is None else Config(rules=rules)).for_project(None)
 
     def relay(event: dict[str, Any]) -> Any:  # as the server scrubs an event item (SQL literals, rules, `_meta`)
         return scrub_event(scrubber, event)
