@@ -26,7 +26,8 @@ ROWS: tuple[NationalId, ...] = (
     NationalId(
         "id_nl_bsn",
         (word("bsn"), term("burgerservicenummer"), phrase("sofi", "nummer")),
-        r"[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{3}|[0-9]{8}",  # 8 digits: a dropped leading 0
+        # 1234.56.789, 1234 56 789, 123 456 789; 8 digits: a dropped leading 0
+        r"[0-9]{4}[. ]?[0-9]{2}[. ]?[0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{3}|[0-9]{8}",
         checked(bsn.is_valid),
     ),
     NationalId(
