@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,11 +81,17 @@ def check_envelope_dsn(headers: Mapping[str, Any], project_id: int, auth: Auth) 
         raise HttpError(400, "envelope header dsn does not match the request's key and project")
 
 
+_SDK_CLIENT = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}/[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}")
+
+
 def _auth_from_pairs(pairs: Mapping[str, str], where: str) -> Auth:
     key = pairs.get("sentry_key", "").strip()
     if not key:
         raise HttpError(401, f"{where} has no sentry_key")
-    return Auth(key, pairs.get("sentry_client") or None)
+    client = pairs.get("sentry_client") or None
+    # The SDK's name and version ("sentry.python/2.19.0") goes to the spool and upstream as sent: anything else
+    # is the client's free text, so it is dropped (the relay then names itself).
+    return Auth(key, client if client is not None and _SDK_CLIENT.fullmatch(client) else None)
 
 
 class ProjectIndex:

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..errors import HttpError
-from ..logs import log_event
+from ..logs import log_event, log_failure
 from .cors import add_cors_headers
 from .state import STATE
 
@@ -27,14 +27,15 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except HttpError as exc:
         response = web.json_response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
-        if exc.status >= 500:
-            log_event(logger, logging.ERROR, "request failed", path=request.path, status=exc.status, detail=exc.detail)
+        if exc.status >= 500:  # (the route, not the path: a path is the client's text)
+            log_event(logger, logging.ERROR, "request failed", endpoint=_endpoint(request), status=exc.status,
+                      detail=exc.detail)  # fmt: skip
     except web.HTTPException as exc:
         headers = {k: v for k, v in exc.headers.items() if k in _PASS_HEADERS}
         detail = exc.reason if exc.status != 404 else f"no endpoint at {request.path}"
         response = web.json_response({"detail": detail}, status=exc.status, headers=headers)
-    except Exception:
-        logger.exception("unhandled error on %s", request.path)
+    except Exception as exc:
+        log_failure(logger, "unhandled error", exc, endpoint=_endpoint(request))
         response = web.json_response({"detail": "internal error"}, status=500)
     if request.path.startswith("/api/"):
         add_cors_headers(request, response)
@@ -45,3 +46,8 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     metrics.requests_by(endpoint, status).inc()
     metrics.request_duration_by(endpoint, status).observe(time.perf_counter() - started)
     return response
+
+
+def _endpoint(request: web.Request) -> str:
+    """The name of the route a request matched (what logs say instead of its path)."""
+    return request.match_info.route.name or "unmatched"

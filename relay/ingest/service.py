@@ -14,7 +14,7 @@ from ..clock import Clock
 from ..config import LimitsConfig, ProjectConfig
 from ..envelope import EVENT_ITEM_TYPES, JSON_ITEM_TYPES, Envelope, Item, JsonSummary, summarize
 from ..errors import HttpError, InvalidItemJson, SpoolFull
-from ..logs import log_event
+from ..logs import log_event, log_failure
 from ..outcomes import Outcome, Outcomes, Reason
 from ..pipeline import ProcessingContext, Stage
 from ..ratelimit import render_rate_limits
@@ -81,10 +81,9 @@ class IngestService:
         for stage in self._stages:
             try:
                 await stage.process(ctx)
-            except Exception:
+            except Exception as exc:
                 # A broken stage must not let unprocessed data through: drop what is left.
-                log_event(logger, logging.ERROR, "pipeline stage failed", stage=stage.name, event_id=event_id)
-                logger.exception("stage %s failed", stage.name)
+                log_failure(logger, "pipeline stage failed", exc, stage=stage.name, event_id=event_id)
                 ctx.drop(list(envelope.items), Outcome.INVALID, Reason.INTERNAL_ERROR)
                 raise HttpError(500, f"internal error in stage {stage.name}; the envelope was dropped") from None
         headers: dict[str, str] = {}

@@ -324,3 +324,14 @@ async def test_auth_errors_do_not_count_items(make_relay: RelayFactory) -> None:
     resp = await client.post("/api/77/envelope/", data=_event(), headers=auth_header())
     assert resp.status == 403
     assert received_total(state_of(client)) == 0
+
+
+async def test_sentry_client_that_is_not_an_sdk_name_is_not_passed_on(
+    make_relay: RelayFactory, upstream: FakeUpstream
+) -> None:
+    """`sentry_client` is forwarded when it is an SDK's name/version; free text (an e-mail) never leaves."""
+    client = await make_relay()
+    headers = {"Authorization": f"Sentry sentry_version=7, sentry_key={KEY}, sentry_client=alice@example.com"}
+    await _accepted(await client.post(URL, data=_event(), headers=headers), upstream)
+    forwarded = upstream.received[0].headers["X-Sentry-Auth"]
+    assert "alice@example.com" not in forwarded and "sentry_client=relay/" in forwarded
