@@ -38,8 +38,8 @@ EVENT_FIELDS = (
     "extra", "debug_meta", "sdk", "errors", "type", "message", "logentry", "spans", "measurements",
     "breakdowns", "csp", "hpkp", "expectct", "expectstaple", "version", "project", "checksum",
 )  # fmt: skip
-ITEM_ROOTS = ("@attachment", "@check_in", "@envelope", "@item", "@log", "@profile", "@security", "@session", "@sessions",
-              "@span", "@trace_metric", "@user_report")  # fmt: skip
+ITEM_ROOTS = ("@attachment", "@check_in", "@envelope", "@item", "@log", "@profile", "@security", "@session",
+              "@sessions", "@span", "@trace_metric", "@user_report")  # fmt: skip
 _ANY = "\x01"  # stands for "any key" when testing whether one selector covers another
 _MAX_NAMED = 5
 _VALID_ID = regex.compile(r"[A-Za-z0-9_.:@-]+")
