@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..rules.model import ActionType, Rule
@@ -61,7 +60,7 @@ class Scrubber(Planner, Compute):
         # key rules of their own after the packs' (see scrub.identity).
         self.identity_keys = identity.normalized_keys(identity_keys) if self.rules else ()
         if self.identity_keys:
-            rules = (*self.rules, *_identity_rules(self.identity_keys))
+            rules = (*self.rules, *identity.rules(self.identity_keys))
         self._hash_key = hash_key
         self._time_limit = time_limit
         self._budget = time_limit
@@ -441,8 +440,3 @@ def _key_may_hold_data(key: Any) -> bool:
     if type(key) is not str or _SAFE_SHAPE.fullmatch(key):
         return False
     return fired(key) != 0 or PERCENT_ESCAPE.search(key) is not None
-
-
-@lru_cache(maxsize=64)
-def _identity_rules(keys: tuple[str, ...]) -> tuple[Rule, ...]:
-    return tuple(identity.rules(keys))

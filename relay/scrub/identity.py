@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import regex
@@ -32,7 +33,6 @@ DEFAULT_KEYS = (
     "prenom", "prénom", "apellido", "apellidos", "cognome", "sobrenome", "achternaam", "voornaam", "imie", "imię",
     "nazwisko", "soyad", "fornavn", "efternavn", "etternavn", "förnamn", "efternamn", "etunimi", "sukunimi",
 )  # fmt: skip
-_USER_ONLY = frozenset({"name", "username"})  # under `user` only (contexts.os.name is "Linux", not a person)
 _MIN_PART = 3  # shorter name parts ("Al", "Li") are too common to replace on their own
 _MAX_VALUE = 256  # longer values aren't a name
 _NAME = re.compile(r"[^\W\d_][\w.'’ -]{0,127}")  # a name or a user name: letters first, no punctuation
@@ -52,33 +52,34 @@ USER_RULE_ID = "pii.identity_user"
 NAME_RULES = frozenset({RULE_ID, "pii.name_fields"})
 
 
-def rules(keys: Iterable[str]) -> list[Rule]:
-    """The key rules of the identity keys: user names and logins become "[user]", the rest "[name]"."""
-    normalized = normalized_keys(keys)
-    users = [k for k in normalized if "user" in k or "login" in k or "nick" in k]
-    names = [k for k in normalized if k not in users]
-    raw: list[dict[str, Any]] = []
-    if users or "username" in _USER_ONLY:
-        raw.append(
-            {
-                "id": USER_RULE_ID,
-                "description": "The user's user name or login (scrub.identity_keys), and `user.username`.",
-                "keys": [regex.escape(k) for k in dict.fromkeys([*users, "username"])],
-                "with": "[user]",
-            }
-        )
-    raw.append(
+@lru_cache(maxsize=64)
+def rules(keys: tuple[str, ...]) -> tuple[Rule, ...]:
+    """The key rules of the identity keys (normalized): user names and logins become "[user]", the rest "[name]";
+    `user.username` and `user.name` always count (a bare `name` only under `user`: contexts.os.name is "Linux")."""
+    users = [k for k in keys if "user" in k or "login" in k or "nick" in k]
+    names = [k for k in keys if k not in users]
+    raw: list[dict[str, Any]] = [
         {
-            "id": RULE_ID,
-            "description": "The user's name (scrub.identity_keys), and `user.name`.",
-            "keys": [regex.escape(k) for k in names] or ["(?!)"],
-            "with": "[name]",
-        }
-    )
-    raw.append({"id": f"{RULE_ID}.user_name", "description": "`user.name`.", "keys": ["name"], "selectors": ["user"],
-                "with": "[name]"})  # fmt: skip
+            "id": USER_RULE_ID,
+            "description": "The user's user name or login (scrub.identity_keys), and `user.username`.",
+            "keys": [regex.escape(k) for k in dict.fromkeys([*users, "username"])],
+            "with": "[user]",
+        },
+        {"id": f"{RULE_ID}.user_name", "description": "`user.name`.", "keys": ["name"], "selectors": ["user"],
+         "with": "[name]"},
+    ]  # fmt: skip
+    if names:
+        raw.insert(
+            1,
+            {
+                "id": RULE_ID,
+                "description": "The user's name (scrub.identity_keys), and `user.name`.",
+                "keys": [regex.escape(k) for k in names],
+                "with": "[name]",
+            },
+        )
     pack = yaml.safe_dump({"pack": "identity", "description": "scrub.identity_keys", "rules": raw}, allow_unicode=True)
-    return list(parse_pack(pack, "scrub.identity_keys", default_name="identity").rules)
+    return parse_pack(pack, "scrub.identity_keys", default_name="identity").rules
 
 
 class Identity:
