@@ -104,12 +104,20 @@ _MIN_NATIONAL_DIGITS = 8  # "555 0134" alone is as likely a count as a local num
 
 
 @lru_cache(maxsize=1024)
-def _plausible(region: str) -> tuple[str, re.Pattern[str]]:
-    """A region's trunk prefix and the pattern every national number of it matches (one regex per region: most
-    candidates stop here, before the full parse)."""
+def _region_pattern(region: str) -> tuple[str, re.Pattern[str]]:
+    """A region's trunk prefix and the pattern every national number of it matches."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     general = metadata.general_desc.national_number_pattern if metadata and metadata.general_desc else None
     return (metadata.national_prefix or "") if metadata else "", re.compile(general or "(?!)")
+
+
+def _plausible(region: str, digits: str) -> bool:
+    """Whether `digits` (a trunk prefix or not) can be a national number of `region`: one regex, which most
+    candidates fail before the full parse."""
+    trunk, general = _region_pattern(region)
+    return general.fullmatch(digits) is not None or bool(
+        trunk and digits.startswith(trunk) and general.fullmatch(digits, len(trunk)) is not None
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -119,10 +127,7 @@ def _national(text: str) -> bool:
     if len(digits) < _MIN_NATIONAL_DIGITS:
         return False
     for region in _by_shape.get(tuple(len(g) for g in groups), ()):
-        trunk, general = _plausible(region)
-        if general.fullmatch(digits) is None and not (
-            trunk and digits.startswith(trunk) and general.fullmatch(digits, len(trunk)) is not None
-        ):
+        if not _plausible(region, digits):
             continue
         try:
             number = phonenumbers.parse(text, region)
@@ -161,10 +166,7 @@ def validator(quick: Callable[[str], bool]) -> Callable[[str], bool]:
 def _any_region(digits: str) -> bool:
     """A valid number of one of the configured regions, however it is grouped (a label says it is a phone)."""
     for region in _regions:
-        trunk, general = _plausible(region)
-        if general.fullmatch(digits) is None and not (
-            trunk and digits.startswith(trunk) and general.fullmatch(digits, len(trunk)) is not None
-        ):
+        if not _plausible(region, digits):
             continue
         try:
             if phonenumbers.is_valid_number(phonenumbers.parse(digits, region)):
