@@ -76,7 +76,7 @@ class Compute:
 
     def _compute(self, text: str, plan: _Plan) -> _Result:
         """The result for a string not memoized: in C (`Walker.compute`) where the plan allows it."""
-        if plan.spec is not None and plan.label is None and self._compiled is not None:
+        if plan.spec is not None and self._compiled is not None:
             return self._compiled(text, plan)  # (which hands percent-encoded text to _compute_encoded)
         return self._compute_python(text, plan)
 

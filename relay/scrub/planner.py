@@ -70,8 +70,7 @@ class Planner:
                 child.keep = True
                 child.refresh()
             if plan.label and child.label is None and key in _LABEL_INHERITED and child.families:
-                child.label = plan.label  # {"x-tfn": {"value": ["442 752 266"], "type": "array"}}: still x-tfn's
-                child.refresh()
+                child.read_after(plan.label)  # {"x-tfn": {"value": ["442 752 266"], "type": "array"}}: x-tfn's
             if type(key) is str and not child.skip and child.key_rule is None and key != "#":
                 child.rename = self._key_rename(key, child)
                 if child.rename is not None:
@@ -178,8 +177,7 @@ class Planner:
         if key and key != "#" and key_rule is None and type(key) is str:
             label = _key_label(key, selection.families)
             if label is not None:
-                plan.label = label
-                plan.refresh()
+                plan.read_after(label)
         return plan
 
     def _select(self, selected: tuple[bool, ...]) -> _Selection:

@@ -100,6 +100,12 @@ class _Plan:
         self.children[key] = child
         self.fast_children[key] = child.fast
 
+    def read_after(self, label: str) -> None:
+        """Read this plan's strings after `label` (the key naming them), which only the Python compute does."""
+        self.label = label
+        self.spec = None
+        self.refresh()
+
     def refresh(self) -> None:
         """Recompute the derived flags the walkers read."""
         self.skip = self.keep or self.dead
@@ -119,7 +125,7 @@ class _Plan:
             numbers,
             quick,
             pairs,
-            None if self.label else self.spec,
+            self.spec,
             self.key_info,
             self,
             self.rename,
