@@ -189,6 +189,7 @@ def plain_hexsep_trigger(text: str) -> bool:
     return bool(
         (("::" in text or text.count(":") >= 3) and re.search(r"::|(?:[0-9A-Fa-f]{1,4}:){3}", text))
         or (text.count("-") >= 5 and re.search(r"(?:[0-9A-Fa-f]{2}-){5}", text))
+        or re.search(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}", text)  # Cisco's a446.15f0.a6cc
     )
 
 
@@ -217,6 +218,7 @@ def test_each_family_finds_what_a_full_scan_finds(text: str) -> None:
         assert spans_of(SCRUBBER._detector_spans(text, family)) == spans_of(plain_spans(text, family)), family
 
 
+@example(text="4111 1111 1111 1111.0000.0000")
 @settings(max_examples=2000, deadline=None)
 @given(text=TEXTS)
 def test_triggers_fire_as_before(text: str) -> None:
