@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -15,8 +16,21 @@ PLACEHOLDER = re.compile(r"\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{32})\]")
 
 def occurs_in(found: dict[str, tuple[str, str, str]], event: dict[str, Any]) -> bool:
     """Cheap check on the serialized event: does any sensitive value still occur?"""
-    text = orjson.dumps(event)
-    return any(orjson.dumps(value)[1:-1] in text for value in found)
+    return _in_json(event, _needles(found))
+
+
+def _needles(values: Iterable[str]) -> list[bytes]:
+    """The values as they appear inside JSON text (escaped, without the quotes)."""
+    return [orjson.dumps(value)[1:-1] for value in values]
+
+
+def _in_json(value: Any, needles: list[bytes]) -> bool:
+    """Whether one of `needles` occurs in `value`'s JSON: a C-speed test (True when it can't be serialized)."""
+    try:
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return True
+    return any(needle in text for needle in needles)
 
 
 def propagates(value: str) -> bool:
@@ -48,7 +62,7 @@ class Propagator:
         # Longest first: where two start at the same place, the longer is replaced (no regex to compile, which
         # for a few long values cost milliseconds).
         self._values = sorted(found, key=len, reverse=True)
-        self._needles = [orjson.dumps(value)[1:-1] for value in self._values]  # as they appear in JSON
+        self._needles = _needles(self._values)
 
     def walk(self, value: Any, plan: _Plan, path: list[str]) -> Any:
         """Return the value with every known-sensitive substring replaced."""
@@ -58,7 +72,7 @@ class Propagator:
             shallow = len(path) < 2  # near the root, a subtree holding none of the values is passed over whole
             for key, child in value.items():
                 if isinstance(child, str | dict | list):
-                    if shallow and not isinstance(child, str) and not self._holds_any(child):
+                    if shallow and not isinstance(child, str) and not _in_json(child, self._needles):
                         continue
                     child_plan = self._scrubber._child(plan, key)
                     if child_plan.skip:
@@ -80,14 +94,6 @@ class Propagator:
                     if new is not child:
                         value[index] = new
         return value
-
-    def _holds_any(self, value: Any) -> bool:
-        """Whether a found value occurs in the subtree's JSON (a C-speed test that spares walking most of them)."""
-        try:
-            text = orjson.dumps(value)
-        except (TypeError, orjson.JSONEncodeError):
-            return True  # can't tell: walk it
-        return any(needle in text for needle in self._needles)
 
     def _replace(self, text: str, path: list[str]) -> str:
         # Every occurrence of every value, then leftmost first (longest first at one place), none overlapping.
