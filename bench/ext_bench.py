@@ -44,6 +44,13 @@ def _relay(rules: tuple[str, ...] | None = None) -> tuple[Any, Any, list[str]]:
     return relay.run, relay.run.scrubber, notes  # type: ignore[attr-defined]
 
 
+def scrub_payload(scrubber: Any, payload: Any, root: str, kind: str) -> Any:
+    """A non-event item as the server scrubs it (SQL literals in spans, then the rules)."""
+    from relay.scrub.items import scrub_payload as scrub
+
+    return scrub(scrubber, payload, root, kind=kind)
+
+
 def _roots() -> dict[str, str]:
     from relay.scrub.items import JSON_ROOTS
 
@@ -101,7 +108,7 @@ def score(record: dict[str, Any], scrub_event: Any, scrubber: Any, roots: dict[s
             if item["type"] in EVENT_TYPES:
                 out = scrub_event(payload)
             else:
-                out = scrubber.scrub(payload, roots.get(item["type"], "@" + item["type"]))
+                out = scrub_payload(scrubber, payload, roots.get(item["type"], "@" + item["type"]), kind=item["type"])
         except Exception as exc:  # an item the engine fails on is dropped (fail closed): nothing leaks from it
             tally.errors.append(f"{record['id']} {item['type']}: {type(exc).__name__}: {exc}")
             out = None

@@ -40,10 +40,12 @@ from .plans import (
 _KEY_VALUE = re.compile(r"[?&;,\s]([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
 _FIRST_KEY_VALUE = re.compile(r"([A-Za-z][\w.\[\]-]{0,63})=([^&#\s;,'\"]+)")
 # printf and format placeholders in message templates: `password=%s` is not a password.
-# So are references to a variable or a template's field: ${DB_PASSWORD}, {{ secrets.token }}, %API_KEY%, $API_KEY.
+# So are references to a variable or a template's field: ${DB_PASSWORD}, {{ secrets.token }}, %API_KEY%, $API_KEY,
+# $1, @TOKEN@.
 _TEMPLATE = re.compile(
     r"%(?:\([\w.]+\))?[-+ #0-9.]*[sdifrxXeEgGcaou]|\{[\w.]*(?::[^}]*)?\}"
-    r"|\$\{[^{}]{1,256}\}|\{\{.{0,256}\}\}|%[A-Za-z_][A-Za-z0-9_]{0,127}%|\$[A-Z_][A-Z0-9_]{0,127}",
+    r"|\$\{[^{}]{1,256}\}|\{\{.{0,256}\}\}|%[A-Za-z_][A-Za-z0-9_]{0,127}%|\$[A-Z_][A-Z0-9_]{0,127}"
+    r"|\$[a-z_]{1,127}|\$\d{1,64}|@(?:[A-Z_]{1,127}|[a-z_]{1,127})@",  # gitleaks' global allowlist: $1, $var, @VAR@
     re.DOTALL,
 )
 # Whole strings that no built-in detector can match inside: timestamps, UUIDs and short numbers.

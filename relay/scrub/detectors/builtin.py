@@ -105,7 +105,8 @@ _add(Detector(
 
 _add(Detector(
     "auth_header", "[Filtered]",
-    re.compile(r"\b(?:Bearer|Basic|Digest|Token|Negotiate)\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})", _I),
+    # Digest and Negotiate as written in headers: "digest 727b..." in prose is a checksum, not a credential
+    re.compile(r"\b(?:Bearer|Basic|Token|(?-i:Digest|Negotiate))\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})", _I),
     contains("earer", "asic", "igest", "oken", "egotiate", "EARER", "ASIC", "IGEST", "OKEN"),
 ))  # fmt: skip
 _add(Detector(
@@ -117,7 +118,7 @@ _add(Detector(
 _add(Detector(
     "key_value_secret", "[Filtered]",
     re.compile(
-        rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{{32}})\]|-----|%[sdr(]|\{{|\$\{{|%[A-Za-z_]\w*%|(?-i:\$[A-Z_][A-Z0-9_]*)(?![\w/+=.-])|(?:Bearer|Basic|Digest|Token|Negotiate)\s)"
+        rf"(?<![A-Za-z0-9])(?:{SECRET_WORDS})[\"']?\s*[=:]\s*[\"']?(?!\[(?:[a-z_]+|Filtered|hash:[0-9a-f]{{32}})\]|-----|%[sdr(]|\{{|\$\{{|%[A-Za-z_]\w*%|(?-i:\$(?:[A-Z_][A-Z0-9_]*|[a-z_]+|\d+|\{{\d+\}})|@(?:[A-Z_]+|[a-z_]+)@)(?![\w/+=.-])|(?:Bearer|Basic|Digest|Token|Negotiate)\s)"
         rf"(?P<secret>[^\s&\"',;)}}\]]{{3,}})", _I
     ),
     contains("=", ":"),
