@@ -5,7 +5,9 @@ GITLEAKS_DIR (a work tree, or a bare git directory) or found under /work/.mirror
 generated from them (`rstr.xeger`, seeded) and cached under bench/data/ext/ (ignored by git). A sample is
 kept only if it is a true positive by the rule's own definition: the rule's regex matches it, its secret
 group clears the rule's entropy threshold, and neither the rule's allowlists nor the global ones (regexes,
-stopwords) excuse it. The global allowlist's placeholder shapes (`${API_KEY}`, `{{ .Values.token }}`) become
+stopwords) excuse it. A secret its rule finds only by a keyword
+around it (`discord_client_secret = <hex>`) is planted only next to a label or in that context, as a weak
+value is. The global allowlist's placeholder shapes (`${API_KEY}`, `{{ .Values.token }}`) become
 decoys: gitleaks' own false positives, which a scrubber should keep.
 """
 
@@ -130,7 +132,18 @@ def generate(config_text: str, seed: int) -> Iterator[dict[str, Any]]:
                 continue
             seen.add(got[0])
             label = rule["id"].replace("-", "_")
-            yield {"kind": "secret:" + rule["id"], "text": got[0], "context": got[1], "label": label, "decoy": False}
+            # A secret the rule finds only with its context (gitleaks' keyword rules: `discord...= <hex>`)
+            # is, alone, a hex or base62 string like any hash: like a weak value, it is written only next
+            # to its label (as a key, parameter, column or header name) or in its context.
+            weak = re.compile(to_python(rule["regex"])).search(got[0]) is None
+            yield {
+                "kind": "secret:" + rule["id"],
+                "text": got[0],
+                "context": got[1],
+                "label": label,
+                "decoy": False,
+                "weak": weak,
+            }
     rng = sub_rng(seed, "gitleaks:placeholders")
     gen = rstr.Rstr(rng)
     for rx in global_allow.get("regexes", []):
@@ -159,7 +172,7 @@ def load(cache: Path, seed: int) -> tuple[list[Value], str]:
         )
     if found is not None:
         text, origin = found
-        header = {"source": origin, "seed": seed}
+        header = {"source": origin, "seed": seed, "format": 2}
         if not cache.exists() or json.loads(cache.read_text(encoding="utf-8").split("\n", 1)[0]) != header:
             cache.parent.mkdir(parents=True, exist_ok=True)
             lines = [json.dumps(header)] + [json.dumps(r, ensure_ascii=False) for r in generate(text, seed)]
@@ -176,6 +189,7 @@ def load(cache: Path, seed: int) -> tuple[list[Value], str]:
                 "-",
                 r["label"],
                 "gitleaks",
+                weak=r.get("weak", False),
                 decoy=r["decoy"],
                 context=r["context"],
                 placements=(FREE_TEXT,) if r["decoy"] else (FREE_TEXT, "key_value", "url", "sql", "header", "key_name"),

@@ -12,12 +12,12 @@ import os
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
-from . import builtin, labels, national, phones, secret_words, tokens
+from . import assignments, builtin, labels, national, phones, secret_words, tokens
 from .base import Detector, Span, Trigger, combine, fold, keyword_trigger
 from .builtin import SECRET_WORDS, STARTS, WINDOWS
 
 # The modules that add detectors beyond `builtin`, in rule-table order.
-_MODULES: tuple[ModuleType, ...] = (secret_words, labels, tokens, national, phones)
+_MODULES: tuple[ModuleType, ...] = (secret_words, labels, tokens, assignments, national, phones)
 
 DETECTORS: dict[str, Detector] = dict(builtin.DETECTORS)
 # family -> the cheap test that wakes it (the reference for C's `fired`, and its fallback)
