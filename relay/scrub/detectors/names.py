@@ -335,15 +335,30 @@ def _cjk_ok(name: str) -> bool:
     return name not in _CJK_STOP and not name.endswith(("者", "们", "們"))
 
 
-# --- "for / by / from <Given-name Surname>" -------------------------------------------------------------------
+# --- "for / by / from / to / with <Given-name Surname>" -------------------------------------------------------
 
+_PREPOSITIONS = ("for", "For", "by", "By", "from", "From", "to", "To", "with", "With")
 _PREPOSITION_NAME = re.compile(
-    anchored({"[ ]": ["for", "For", "by", "By", "from", "From"]}, _BOUNDARY)
+    anchored({"[ ]": _PREPOSITIONS}, _BOUNDARY)
     + rf"(?P<secret>{WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{WORD}){{1,2}}{WORD_END})"
 )
 
 
 def _preposition_rule(match: re.Match[str]) -> bool:
+    return plausible(_name_words(match.group("secret")), known_first=True, at_least=2)
+
+
+# --- "<Given-name Surname> <verb>" at the start of a message or sentence ------------------------------------
+
+# The subject of a message ("Damian Gmurczyk cancelled the subscription"): a known given name and a surname
+# (1-2 capitalized words, particles between), then a word in small letters (its first letter is part of the
+# match, not of the name), at the start of the text or of a sentence or clause (after ". ", "; ", "! ", ": ").
+_SUBJECT_NAME = re.compile(
+    rf"(?:(?<![\s\S])|(?<=[.;!?:][ ]))(?P<secret>{WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{WORD}){{1,2}})[ ]{_LOWER}"
+)
+
+
+def _subject_rule(match: re.Match[str]) -> bool:
     return plausible(_name_words(match.group("secret")), known_first=True, at_least=2)
 
 
@@ -378,7 +393,9 @@ TRIGGERS: dict[str, Trigger] = {
     "name_greeting": Trigger(keywords=_GREETING_KEYWORDS, fold=False),
     "name_label": Trigger(keywords=tuple(dict.fromkeys(_LABEL_KEYWORDS))),
     "name_cjk": Trigger(keywords=_CJK_KEYWORDS),
-    "name_preposition": Trigger(keywords=("for ", "For ", "by ", "By ", "from ", "From "), fold=False),
+    "name_preposition": Trigger(keywords=tuple(f"{word} " for word in _PREPOSITIONS), fold=False),
+    # A space and an initial, as for given_name: the surname is one.
+    "name_subject": Trigger(keywords=tuple(f" {ch}" for ch in _INITIALS), fold=False),
     # A space and an initial: every match has one (before the name, or before the surname of a name at the
     # start). The names themselves, a few thousand keywords, would slow the scan of every string for all,
     # and this family (in no shipped pack) need not be cheap to wake.
@@ -399,5 +416,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("name_cjk", "[name]", _CJK_NAME, lambda t: True, _cjk_ok, "name_cjk"),
     Detector("name_preposition", "[name]", _PREPOSITION_NAME, lambda t: True,
              _validator(_PREPOSITION_NAME, _preposition_rule), "name_preposition"),
+    Detector("name_subject", "[name]", _SUBJECT_NAME, lambda t: True,
+             _validator(_SUBJECT_NAME, _subject_rule), "name_subject"),
     Detector("given_name", "[name]", _GIVEN_NAME, lambda t: True, _given_ok, "given_name"),
 )  # fmt: skip
