@@ -1,5 +1,6 @@
 # ruff: noqa: SIM905  (word lists are written as text: lines of words, split)
-"""Street addresses in free text: a house number and a street-type word around the street's name.
+"""Street addresses in free text: a house number and a street-type word around the street's name, or whatever
+address follows an address label (`address_labelled`).
 
     123 Main Street, 742 Evergreen Terrace, 221B Baker St.      number, name, type (English)
     12 rue de la Paix, 8 avenue des Champs-Élysées              number, type, name (French)
@@ -99,8 +100,59 @@ def _validator(fires: Callable[[str], bool]) -> Callable[[str], bool]:
     return validate
 
 
-TRIGGERS: dict[str, Trigger] = {"street_address": Trigger(keywords=KEYWORDS)}
+# --- whatever follows an address label ("invalid address 2599 Margaret Burg Suite 532, Williamside, NC") ---
+
+# The label in the main languages (not after "ip", "mac" or "e-mail": those are other addresses).
+_LABEL_WORDS = ("address", "adres", "anschrift", "direccion", "dirección", "indirizzo", "endereco", "endereço",
+                "osoite", "住所", "地址", "주소", "पता")  # fmt: skip
+_LABELLED = re.compile(
+    r"(?<![\w])(?<!ip[ _-])(?<!mac[ _-])(?<!mail[ _-])(?<!email)"
+    r"(?:address|adres(?:se|a)?|anschrift|direcci[oó]n|indirizzo|endere[cç]o|osoite|住所|地址|주소|पता)"
+    r"(?:[ _-]?line[ _-]?[0-9])?(?![^\W\d_])(?P<sep>[\]\"')]{0,2}[ \t]{0,3}[:=\uff1a]?[ \t]{0,3}[\"']?)"
+    # to the end of the clause: a quote, a semicolon, a line break or a bracket
+    r"(?P<secret>[^\s;\"'\[\]{}][^;\n\r\"'\[\]{}]{5,149})",
+    re.IGNORECASE,
+)
+# A lowercase street type may begin an address ("ul. Wałowa 34", "plac Brzechwy 985", "rue de la Paix 12").
+_LOWER_START = re.compile(r"(?:ul|al|pl|plac|rue|avenue|via|calle|rua|ulica|aleja|os|av)[. ]")
+_NOT_ADDRESS = re.compile(r"(?:0x[0-9a-f]|[0-9]{1,3}\.[0-9]{1,3}\.|[\w.-]+:[0-9]{2,5}\b)|://|@", re.IGNORECASE)
+
+
+_NUMBER = re.compile(r"(?<![A-Za-z])[0-9]")  # a house number or postcode: not the 6 of "IPv6"
+
+
+def address_like(value: str) -> bool:
+    """After an address label: a street and a number (a space, a digit and a letter), beginning as an address
+    does (a number, a capital, a street type, another script), not a host, IP, memory address or e-mail."""
+    value = value.strip()
+    first = value[:1]
+    return (
+        " " in value
+        and _NUMBER.search(value) is not None
+        and any(ch.isalpha() for ch in value)
+        and (first.isdigit() or first.isupper() or (first.isalpha() and not first.isascii())
+             or _LOWER_START.match(value) is not None)
+        and _NOT_ADDRESS.match(value) is None
+        and "://" not in value
+        and "@" not in value
+    )  # fmt: skip
+
+
+def _labelled_valid(text: str) -> bool:
+    found = _LABELLED.fullmatch(text)
+    if found is None or not _label_fires(text) or not address_like(found.group("secret")):
+        return False
+    # "Address Issue 2251": a capitalized label with nothing but a space after it may be a verb
+    return found.group("sep").strip() != "" or not text[:1].isupper()
+
+
+TRIGGERS: dict[str, Trigger] = {
+    "street_address": Trigger(keywords=KEYWORDS),
+    "address_label": Trigger(keywords=_LABEL_WORDS),
+}
+_label_fires = keyword_trigger(TRIGGERS["address_label"])
 DETECTORS: tuple[Detector, ...] = (
     Detector("street_address", "[address]", _ADDRESS, lambda t: True,
              _validator(keyword_trigger(TRIGGERS["street_address"])), "street_address"),
+    Detector("address_labelled", "[address]", _LABELLED, lambda t: True, _labelled_valid, "address_label"),
 )  # fmt: skip
