@@ -108,7 +108,7 @@ card(const Py_UCS1 *text, Py_ssize_t size)
 {
     char number[MAX_DIGITS];
     Py_ssize_t n = ascii_digits(text, size, number);
-    if (n < 13 || n > 19 || distinct_digits(number, n) == 1)
+    if (n < 12 || n > 19 || distinct_digits(number, n) == 1)
         return 0;
     if (n != size) { /* written with separators (a bare run of digits is one group) */
         Py_ssize_t groups[MAX_DIGITS], count = 0, length = 0;
@@ -159,6 +159,14 @@ card(const Py_UCS1 *text, Py_ssize_t size)
         return 0; /* only Amex and Maestro issue 15 digits */
     if (n == 13 && number[0] != '4')
         return 0; /* only Visa issued 13 digits: the rest is an EAN-13's length */
+    if (n == 12) { /* only Maestro issues 12 digits, from these ranges */
+        static const char *const twelve[] = {"5018", "5020", "5038", "5893", "6304", "6390", "6759", "6761",
+                                             "6762", "6763"};
+        for (size_t i = 0; i < sizeof(twelve) / sizeof(twelve[0]); i++)
+            if (starts(number, n, twelve[i]))
+                return 1;
+        return 0;
+    }
     return issuer;
 }
 

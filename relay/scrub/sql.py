@@ -144,7 +144,8 @@ def _tokenized(text: str, dialect: str) -> Masked:
         kind = token.token_type
         if kind is TokenType.NUMBER:
             placeholder = adjacent and previous is not None and previous.token_type in _PLACEHOLDER_PREFIXES
-            mask = not (placeholder and token.text.isdigit())  # `$1`, but T-SQL's money `$1.50` is a literal
+            # `$1` (and `:0.`, as the fallback reads it), but T-SQL's money `$1.50` is a literal
+            mask = not (placeholder and token.text.rstrip(".").isdigit())
         elif kind is TokenType.VAR:  # `1_000`, `0b101`: a number's tail; digits only: a number in another script
             mask = (adjacent and previous_masked) or token.text.isnumeric()
         elif kind is TokenType.IDENTIFIER:

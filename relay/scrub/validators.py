@@ -264,13 +264,16 @@ def luhn_valid(number: str) -> bool:
 
 
 # How card numbers are grouped when written with separators (Visa/MC/Discover, Amex, Diners).
-_CARD_GROUPINGS = {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 4, 4, 4, 2), (4, 4, 4, 4, 1), (4, 6, 5), (4, 6, 4), (4, 4, 5)}
+_CARD_GROUPINGS = {
+    (4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 4, 4, 4, 2), (4, 4, 4, 4, 1), (4, 6, 5), (4, 6, 4), (4, 4, 5), (4, 4, 4),
+}  # fmt: skip
+_TWELVE_DIGIT_IINS = ("5018", "5020", "5038", "5893", "6304", "6390", "6759", "6761", "6762", "6763")
 
 
 def credit_card_valid(text: str) -> bool:
-    """13-19 digits, grouped as cards are printed, a known issuer prefix, and a valid Luhn checksum."""
+    """12-19 digits, grouped as cards are printed, a known issuer prefix, and a valid Luhn checksum."""
     number = digits_of(text)
-    if not 13 <= len(number) <= 19 or len(set(number)) == 1:
+    if not 12 <= len(number) <= 19 or len(set(number)) == 1:
         return False
     if number is not text:  # written with separators (a bare run of digits is one group)
         groups = tuple(len(g) for g in text.replace("-", " ").split())
@@ -297,6 +300,8 @@ def credit_card_valid(text: str) -> bool:
         return False  # only Amex and Maestro issue 15 digits: the rest is an IMEI's length
     if len(number) == 13 and number[0] != "4":
         return False  # only Visa issued 13 digits: the rest is an EAN-13's length
+    if len(number) == 12:
+        return number.startswith(_TWELVE_DIGIT_IINS)  # only Maestro issues 12 digits, from these ranges
     return issuer
 
 

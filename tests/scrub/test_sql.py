@@ -354,6 +354,7 @@ def test_literals_replaced_and_nothing_else(case: tuple[str, str, list[str]], di
 @example("SELECT 'a'1, x'zz", "")
 @example("SELECT $$a", "postgres")
 @example("/* a /* b */ c", "")
+@example(":0.'", "")
 def test_masking_is_idempotent(text: str, dialect: str) -> None:
     """Masking masked SQL changes nothing: placeholders, kept parts and masked comments read the same again."""
     once = masked(text, dialect)

@@ -48,8 +48,8 @@ _add(Detector(
 ))  # fmt: skip
 _add(Detector(
     "credit_card", "[creditcard]",
-    re.compile(r"(?<![\w.\]-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)"),
-    has_digits(13), v.credit_card_valid,
+    re.compile(r"(?<![\w.\]-])\d(?:[ -]?\d){11,18}(?![\w-]|\.\d)"),
+    has_digits(12), v.credit_card_valid,
 ))  # fmt: skip
 _add(Detector(
     "iban", "[iban]",

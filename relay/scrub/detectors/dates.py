@@ -47,7 +47,8 @@ _LABELS = (
     "nascida em", "doğum tarihi", "födelsedatum", "fødselsdato", "født", "syntymäaika", "дата рождения",
     "datum narození", "narozen", "narozena", "生年月日", "出生日期", "생년월일",
 )  # fmt: skip
-_SEP = r"[\"']?[ ]?(?:[:=：][ ]?|(?:on|am|le|el|il|em|op|the)[ ])?[\"']?"
+# (a closing bracket too: "[date of birth] 1956-04-23"; but not after our own placeholder "[dob]")
+_SEP = r"\]?[\"']?[ ]?(?:[:=：][ ]?|(?:on|am|le|el|il|em|op|the)[ ])?[\"']?"
 _DATE_OF_BIRTH = re.compile(anchored({_SEP: _LABELS}, r"[^\W_]", fold=True) + rf"(?P<secret>{DATE})(?![0-9])")
 
 KEYWORDS = ("dob", "d.o.b", "birth", "born", "aissance", "né le", "née le", "eboren", "eburt", "geb.",
@@ -76,7 +77,12 @@ def _validator(fires: Callable[[str], bool]) -> Callable[[str], bool]:
     def validate(text: str) -> bool:
         match = _DATE_OF_BIRTH.match(text)
         # `re` folds a little more than the trigger does ("ſ" is "s"): such a match would never be woken
-        return match is not None and fires(text) and _plausible(match.group("secret"))
+        return (
+            match is not None
+            and fires(text)
+            and _plausible(match.group("secret"))
+            and not text.startswith("dob]")  # after our placeholder "[dob]": scrubbing stays idempotent
+        )
 
     return validate
 
