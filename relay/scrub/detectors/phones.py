@@ -36,6 +36,7 @@ DEFAULT_REGIONS = (
 # number may be glued to anything but a digit or "+", a national one must stand apart.
 PATTERN = (
     r"(?<![\d+\]-])\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,6}"  # +44 20 7946 0958, otp:+4915112345678
+    r"|(?<![\w+\]-])\(\+\d{1,3}\)(?:[ .-]?\d{1,5}){2,6}"  # (+358) 816469994
     r"|(?<![\w+.:/\]-])(?:"
     r"\(\d{1,5}\)[ .-]?\d{2,5}(?:[ .-]\d{2,5}){0,3}"  # (415) 555-0100, (11) 96880-3282, (02) 1234 5678
     r"|\d{3}(?P<sep>[-. ])\d{3}(?P=sep)\d{4}"  # 415-555-0100, 415.555.0100
@@ -52,6 +53,7 @@ _TYPES = (
 )  # fmt: skip
 
 _regions: tuple[str, ...] = ()
+_ALL_REGIONS = tuple(sorted(phonenumbers.SUPPORTED_REGIONS))
 _by_shape: dict[tuple[int, ...], tuple[str, ...]] = {}
 
 
@@ -100,6 +102,7 @@ def _grouped_alike(written: list[str], canonical: list[str]) -> bool:
 
 
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+_YEAR_MONTH = re.compile(r"(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])")
 _MIN_NATIONAL_DIGITS = 8  # "555 0134" alone is as likely a count as a local number
 
 
@@ -157,6 +160,8 @@ def validator(quick: Callable[[str], bool]) -> Callable[[str], bool]:
         stripped = text.strip()
         if stripped.startswith("+"):
             return _international(stripped)
+        if stripped.startswith("(+"):
+            return _international(stripped.replace("(", "", 1).replace(")", "", 1))
         return _national(stripped)
 
     return phone_valid
@@ -176,18 +181,43 @@ def _any_region(digits: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
+def _possible(digits: str, international: bool) -> bool:
+    """A label says it is a phone: a number of a possible length for its country code, or of any region of the
+    world (not only the configured ones: "phone=51234" is a number of Saint Helena), assigned or not."""
+    if international:
+        try:
+            return phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None))
+        except phonenumbers.NumberParseException:
+            return False
+    return any(_plausible(region, digits) for region in _ALL_REGIONS)
+
+
+def _calendar_date(number: str) -> bool:
+    """ "1956-04-23", "23.04.56": a date after "tel" is a date (not "75.12.34": no month 12 has a day 75)."""
+    if _YEAR_MONTH.fullmatch(number) is not None:
+        return True  # what is left of a date cut short ("1956-04" of "1956-04-23")
+    if _DATE.fullmatch(number) is None:
+        return False
+    first, second, third = (int(n) for n in _GROUPS.findall(number))
+    if first > 31:  # year first
+        return 1 <= second <= 12 and 1 <= third <= 31
+    return 1 <= first <= 31 and 1 <= second <= 31 and (first <= 12 or second <= 12)
+
+
 def _labelled_valid(match: str) -> bool:
-    """The number after a phone label (the match holds the label): international, or national in any region."""
+    """The number after a phone label (the match holds the label): of a possible length, internationally or in
+    any region's numbering plan."""
     found = _LABELLED.search(match)
     if found is None:
         return False
-    number = found.group("secret").strip()
-    if _DATE.fullmatch(number):
-        return False  # a date after "tel" is a date
-    if number.startswith("+") or number.startswith("00"):
-        return _international("+" + number.lstrip("+0")) if number.startswith("00") else _international(number)
+    number = found.group("secret").strip().lstrip("(")
+    if _calendar_date(number):
+        return False
     digits = "".join(_GROUPS.findall(number))
-    return 7 <= len(digits) <= 15 and _any_region(digits)
+    if number.startswith("+") or number.startswith("00"):
+        return 7 <= len(digits.lstrip("0")) <= 15 and _possible(digits.lstrip("0"), True)
+    return 5 <= len(digits) <= 15 and (_any_region(digits) or _possible(digits, False))
 
 
 # Words that name a phone number, lower case: the keyword family's trigger, and what the label regex spells.
@@ -202,8 +232,8 @@ _LABEL = (
     r"kom[oó]rka|手机|電話|电话|携帯|전화|휴대폰|телефон)"
 )
 _LABELLED = re.compile(
-    _LABEL + r"(?:[ _-]?(?:no|nr|number|num|nummer|n[uú]mero|#|2|1))?\.?[ \t\"'\])]{0,3}[:=#\uff1a]?[ \t\"']{0,3}"
-    r"(?P<secret>\+?\(?\d[\d ()./-]{3,18}\d)(?![\d-]|[.:]\d|T\d)",
+    _LABEL + r"(?:[ _-]?(?:no|nr|number|num|nummer|n[uú]mero|#)|[_-]?[12])?\.?[ \t\"'\])]{0,3}[:=#\uff1a]?[ \t\"']{0,3}"
+    r"(?P<secret>\(?\+?\(?\d[\d ()./-]{3,18}\d)(?![\d-]|[.:]\d|T\d)",
     re.IGNORECASE,
 )
 DETECTORS = (Detector("phone_labelled", "[phone]", _LABELLED, lambda text: True, _labelled_valid, "phone_label"),)
