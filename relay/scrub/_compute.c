@@ -344,6 +344,24 @@ drop_written(Spans *spans, const Text *t)
     return 0;
 }
 
+/* Drop the spans of keep rules once they have won their overlaps: what they cover is written as it was. */
+static int
+drop_kept(Spans *spans)
+{
+    if (spans->size == 0)
+        return 0;
+    char *keep = PyMem_Malloc(spans->size);
+    if (keep == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < spans->size; i++)
+        keep[i] = code_of(spans->items[i].info) != CODE_KEEP;
+    spans_filter(spans, keep);
+    PyMem_Free(keep);
+    return 0;
+}
+
 PyObject *
 relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan, long bits)
 {
@@ -401,7 +419,7 @@ relay_compute(Walker *self, PyObject *text, PyObject *spec, PyObject *plan, long
             goto done;
         }
     }
-    if (accept(&spans, &t) < 0)
+    if (accept(&spans, &t) < 0 || drop_kept(&spans) < 0)
         goto done;
     result = spans.size ? build_result(self, text, &t, &spans) : Py_NewRef(self->unchanged);
 done:

@@ -190,9 +190,9 @@ alternative(PyObject *text, const Text *t, PyObject *alternatives, Py_ssize_t st
             PyObject *candidate, Py_ssize_t *begin, Py_ssize_t *finish, Py_ssize_t *end, PyObject **info)
 {
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(alternatives); i++) {
-        PyObject *entry = PyTuple_GET_ITEM(alternatives, i), *own_info, *pattern, *validate;
+        PyObject *entry = PyTuple_GET_ITEM(alternatives, i), *own_info, *pattern, *validate, *cut;
         Py_ssize_t secret;
-        if (!PyTuple_Check(entry) || !PyArg_ParseTuple(entry, "OOOn", &own_info, &pattern, &validate, &secret))
+        if (!PyTuple_Check(entry) || !PyArg_ParseTuple(entry, "OOOnO", &own_info, &pattern, &validate, &secret, &cut))
             return -1;
         PyObject *match = regex(s_match, pattern, text, start, -1);
         if (match == NULL)
@@ -216,15 +216,26 @@ alternative(PyObject *text, const Text *t, PyObject *alternatives, Py_ssize_t st
                 valid = same == -1 && PyErr_Occurred() ? -1 : same == 0 ? 0 : is_valid(validate, value);
             }
             Py_XDECREF(value);
-            Py_ssize_t cut;
+            Py_ssize_t cut_at;
             if (valid == 0) {
-                valid = shorter(text, t, pattern, validate, match_start, match_end, &cut);
+                int may_cut = 1; /* Detector.cut: may this candidate be cut short? */
+                if (cut != Py_None) {
+                    PyObject *whole = PyUnicode_Substring(text, match_start, match_end);
+                    may_cut = whole == NULL ? -1 : is_valid(cut, whole);
+                    Py_XDECREF(whole);
+                    if (may_cut < 0) {
+                        Py_DECREF(regs);
+                        return -1;
+                    }
+                }
+                if (may_cut)
+                    valid = shorter(text, t, pattern, validate, match_start, match_end, &cut_at);
                 if (valid > 0) { /* the prefix: its own match, for the sensitive part's span */
                     Py_DECREF(regs);
-                    PyObject *prefix = regex(s_fullmatch, pattern, text, match_start, cut);
+                    PyObject *prefix = regex(s_fullmatch, pattern, text, match_start, cut_at);
                     regs = prefix == NULL ? NULL : PyObject_GetAttr(prefix, s_regs);
                     Py_XDECREF(prefix);
-                    match_end = cut;
+                    match_end = cut_at;
                     if (regs == NULL)
                         return -1;
                 }

@@ -18,7 +18,7 @@ enum {
 };
 /* A rule's info tuple (engine._info), and what its code says to do with what it matches. */
 enum { I_RULE, I_ID, I_CODE, I_PLACEHOLDER, I_ORDER, I_SIZE };
-enum { CODE_REPLACE, CODE_REMOVE_WHOLE, CODE_REMOVE_VALUE, CODE_APPLY };
+enum { CODE_REPLACE, CODE_REMOVE_WHOLE, CODE_REMOVE_VALUE, CODE_APPLY, CODE_KEEP };
 
 /* Strings to look for values in: the one-byte ones joined by NUL bytes (a value without one can't match
  * across two of them), the others kept in a list. */

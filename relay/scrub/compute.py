@@ -21,6 +21,7 @@ from .meta import PLACEHOLDER, propagates
 from .plans import (
     _CACHE_LIMIT,
     _HASH,
+    _KEEP,
     _MASK,
     _REMOVE,
     _REPLACE,
@@ -163,6 +164,8 @@ class Compute:
                 ):
                     accepted.append(span)
             accepted.sort()  # by start: accepted spans don't overlap, so no two starts are equal
+        if any(rule.action.type is _KEEP for _, _, rule in accepted):  # keep rules won their overlaps: no change
+            accepted = [span for span in accepted if span[2].action.type is not _KEEP]
         out: list[str] = []
         remarks: list[Remark] = []
         found: list[tuple[str, tuple[str, str, str]]] = []

@@ -68,16 +68,21 @@ class Scrubber(Planner, Compute):
         # gets the GIL (and the core) promptly while a large payload is scrubbed.
         self._pause = pause
         self._last_pause = 0.0
-        self._order = {id(rule): index for index, rule in enumerate(rules)}
-        self._infos = {id(rule): _info(rule, index) for index, rule in enumerate(rules)}
         keep = [r for r in rules if r.action.type is ActionType.KEEP]
+        # A keep rule with a detector (and no keys): its spans are found with the other detectors' (in C) and win
+        # every overlap, coming first in rule order; then they are written as they were (compute._result).
+        keep_found = [r for r in keep if r.detector is not None and r.keys is None and r.pattern is None]
+        found_ids = {id(rule) for rule in keep_found}
+        first = {id(rule): index - len(rules) for index, rule in enumerate(rules) if id(rule) in found_ids}
+        self._order = {id(rule): first.get(id(rule), index) for index, rule in enumerate(rules)}
+        self._infos = {id(rule): _info(rule, self._order[id(rule)]) for rule in rules}
         # Audit-mode rules change nothing here: an Auditor runs them on a copy (see scrub.audit).
         act = [r for r in rules if r.action.type is not ActionType.KEEP and not r.audit]
         self._keep_subtree = [r for r in keep if r.detector is None and r.pattern is None and r.keys is None]
         self._keep_keys = [r for r in keep if r.keys is not None]
-        self._keep_strings = [r for r in keep if r.detector is not None or r.pattern is not None]
+        self._keep_strings = [r for r in keep if r.pattern is not None or (r.detector and r.keys is not None)]
         self._key_rules = [r for r in act if r.keys is not None]
-        self._string_rules = [r for r in act if r.detector is not None or r.pattern is not None]
+        self._string_rules = [r for r in (*keep_found, *act) if r.detector is not None or r.pattern is not None]
         # Each distinct selector, evaluated once per new shape; shapes that select the same ones share a _Selection.
         # Rules written alike (a pack's defaults) share one: a new shape costs a match per distinct selector.
         canonical: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}

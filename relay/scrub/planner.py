@@ -249,6 +249,7 @@ class Planner:
                         rule.detector.pattern,
                         rule.detector.validate,
                         rule.detector.pattern.groupindex["secret"] if rule.detector.has_secret_group else 0,
+                        rule.detector.cut,
                     )
                     for rule in members
                     if rule.detector is not None

@@ -29,9 +29,10 @@ _MAX_CACHED_STRING = 512
 _CACHE_LIMIT = 100_000
 # Enum members looked up once: `ActionType.X` is a slow class attribute lookup on Python 3.11.
 _REPLACE, _REMOVE, _MASK, _HASH = ActionType.REPLACE, ActionType.REMOVE, ActionType.MASK, ActionType.HASH
+_KEEP = ActionType.KEEP
 # What the C compute (_compute.c) does with a span of a rule, as `_apply` and `_compute` would: write the
 # placeholder, remove the whole value, drop a key=value pair's value, or call `_apply` (mask, hash).
-_CODE_REPLACE, _CODE_REMOVE_WHOLE, _CODE_REMOVE_VALUE, _CODE_APPLY = range(4)
+_CODE_REPLACE, _CODE_REMOVE_WHOLE, _CODE_REMOVE_VALUE, _CODE_APPLY, _CODE_KEEP = range(5)
 
 Remark = list[Any]
 
@@ -168,7 +169,9 @@ _MIN_DETECTOR_LENGTH = 5  # no built-in detector matches fewer characters
 def _info(rule: Rule, order: int) -> tuple[Any, ...]:
     """What the C compute needs of a rule: (rule, id, code, placeholder, order in the rule list)."""
     kind = rule.action.type
-    if kind is _REMOVE:
+    if kind is ActionType.KEEP:
+        code = _CODE_KEEP  # a keep detector's span wins its overlaps and is written as it was
+    elif kind is _REMOVE:
         code = _CODE_REMOVE_VALUE if rule.keys is not None else _CODE_REMOVE_WHOLE
     elif kind is _MASK or kind is _HASH:
         code = _CODE_APPLY

@@ -89,6 +89,8 @@ def plain_alternative(text: str, start: int, rules: Sequence[Rule]) -> tuple[re.
             continue
         if detector.validate is None or detector.validate(own.group(0)):
             return own, rule
+        if detector.cut is not None and not detector.cut(own.group(0)):
+            continue  # (a national phone number is not cut short)
         begin, end = own.span()
         for cut in range(end - 1, begin, -1):
             if text[cut] in " -./":

@@ -23,6 +23,10 @@ class Detector:
     hint: Callable[[str], bool]  # cheap test: False means the pattern cannot match
     validate: Callable[[str], bool] | None = None
     family: str = ""  # detectors of one family share a cheap trigger and a combined regex
+    # Which rejected candidates may be cut short at a separator to a valid prefix ("4111 1111 1111 1111 2024"
+    # is a card and a year): None for all. Phones: only international ones ("+44 20 7946 0958 4111 ..."), as
+    # "5281 6291 3704" is one number, not a phone and a 3704.
+    cut: Callable[[str], bool] | None = None
 
     @property
     def has_secret_group(self) -> bool:
@@ -57,6 +61,8 @@ class Detector:
 
     def shorter(self, match: re.Match[str], text: str) -> re.Match[str] | None:
         """The longest valid prefix of a rejected candidate that ends before a separator."""
+        if self.cut is not None and not self.cut(match.group()):
+            return None
         start, end = match.span()
         assert self.validate is not None
         # The separators after the first character, last first (found in C: most candidates have none).

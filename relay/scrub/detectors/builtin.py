@@ -64,7 +64,7 @@ _add(Detector(
 _add(Detector(
     "phone", "[phone]",
     re.compile(rf"(?:{phones.PATTERN})(?![\w:/-]|\.\d)"),
-    has_digits(7), phones.validator(v.phone_valid),
+    has_digits(7), phones.validator(v.phone_valid), cut=phones.international,
 ))  # fmt: skip
 _add(Detector(
     "ipv4", "[ip]",

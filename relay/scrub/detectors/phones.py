@@ -151,6 +151,11 @@ def _international(text: str) -> bool:
         return False
 
 
+def international(text: str) -> bool:
+    """Written with a country code: such a candidate may be cut to a valid prefix (see Detector.cut)."""
+    return text.lstrip().startswith(("+", "(+"))
+
+
 def validator(quick: Callable[[str], bool]) -> Callable[[str], bool]:
     """The phone validator: `quick` (the C or Python check of validators.phone_valid), then libphonenumber."""
 

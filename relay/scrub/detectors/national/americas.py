@@ -23,6 +23,8 @@ ROWS: tuple[NationalId, ...] = (
         _NINE_DIGITS,
         checked(ssn.is_valid),
         placeholder="[ssn]",
+        # No checksum, only ranges and a blocklist; the built-in us_ssn detector judges SSNs by their form.
+        near_miss=False,
     ),
     NationalId(
         "id_us_itin",

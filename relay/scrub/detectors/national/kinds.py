@@ -115,6 +115,7 @@ class NationalId:
     strong: str = ""  # regex of the forms that need no label (case-sensitive), "" if none is safe
     strong_check: Callable[[str], bool] | None = None  # a stricter check for those, if needed
     placeholder: str = "[id]"
+    near_miss: bool = True  # whether a value failing `check` after the label is kept (not: SSNs, see americas.py)
 
 
 def label_trigger(rows: Iterable[NationalId]) -> Trigger:
@@ -139,6 +140,40 @@ def labelled_detector(row: NationalId, family: str, trigger: Trigger) -> Detecto
         return match is not None and fires(text) and check(match.group("secret"))
 
     return Detector(row.name, row.placeholder, pattern, lambda text: True, validate, family)
+
+
+NEAR_MISS_FAMILY = "national_near_miss"
+# A labelled value of any identifier's characters: digits, capitals and the separators they are written with.
+_ANY_VALUE = r"[0-9A-Z](?:[0-9A-Z]|[ ./-](?=[0-9A-Z])){5,24}"
+
+
+def near_miss_detector(rows: Sequence[NationalId], trigger: Trigger) -> Detector:
+    """`national_id_near_miss`: a value after an identifier's label, written as that identifier is, that fails its
+    check ("NHS number 283 175 9683"). A pack keeps it (`action: keep`): it is a mistyped or made-up number of
+    that kind, not a phone number that happens to follow the label. The match is what a labelled detector of the
+    identifier would match; a valid value of any identifier so labelled is not a near miss."""
+    rows = [row for row in rows if row.near_miss]
+    labels = [(re.compile(rf"(?ai:{'|'.join(label.pattern for label in row.labels)})"), row) for row in rows]
+    every = "|".join(label.pattern for row in rows for label in row.labels)
+    pattern = re.compile(rf"(?P<label>(?ai:{every}))(?ai:{_TAIL})(?P<secret>{_ANY_VALUE}){_END}")
+    fires = keyword_trigger(trigger)
+
+    def validate(text: str) -> bool:
+        match = pattern.fullmatch(text)
+        if match is None or not fires(text):
+            return False
+        value, label_end = match.group("secret"), match.end("label")
+        near = False
+        for label_pattern, row in labels:
+            own = label_pattern.match(text)  # (a label's lookahead reads the character after it)
+            if own is None or own.end() != label_end or re.fullmatch(row.value, value, re.A | re.I) is None:
+                continue
+            if row.check(value):
+                return False  # a valid identifier: its own detector replaces it
+            near = True
+        return near
+
+    return Detector("national_id_near_miss", "", pattern, lambda text: True, validate, NEAR_MISS_FAMILY)
 
 
 def strong_detector(rows: Sequence[NationalId]) -> Detector:
