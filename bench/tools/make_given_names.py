@@ -2,8 +2,9 @@
 
     pip install faker && python bench/tools/make_given_names.py
 
-A name is kept when Faker lists it for at least two of the locales below, or for one of the core locales
-(short "most popular names" lists). Names that are also common words or places are dropped, since a
+A name is kept when Faker lists it for one of the locales below (the detectors that use the list want a
+surname after the name, or a label, so a longer list costs little precision). Names that are also common
+words or places are dropped, since a
 capitalized "Mark", "May", "Page" or "Jordan" in an error message is rarely a person: words from Faker's
 lorem word lists, words written in lower case in Python's own documentation (pydoc_data), Faker's country
 names, and a few names of software. Only Latin, Greek and Cyrillic names are kept: the detectors that use
@@ -16,6 +17,7 @@ import argparse
 import collections
 import importlib
 import re
+import sysconfig
 import warnings
 from pathlib import Path
 
@@ -26,11 +28,8 @@ OUT = Path(__file__).resolve().parents[2] / "relay" / "scrub" / "detectors" / "g
 LOCALES = (  # noqa: SIM905
     "en en_GB en_US en_IE en_NZ en_IN de_DE de_AT de_CH fr_FR fr_BE fr_CA es_ES es_MX es_AR es_CO es_CL it_IT "
     "nl_NL nl_BE pl_PL pt_BR pt_PT sv_SE da_DK no_NO fi_FI tr_TR cs_CZ sk_SK ro_RO hu_HU hr_HR sl_SI ru_RU uk_UA "
-    "bg_BG el_GR lt_LT lv_LV et_EE id_ID"
+    "bg_BG el_GR lt_LT lv_LV et_EE id_ID az_AZ ga_IE is_IS fil_PH vi_VN"
 ).split()
-# Locales whose lists are short lists of popular names: all of theirs are kept.
-CORE = {"en_US", "en_GB", "de_AT", "fr_FR", "it_IT", "nl_NL", "pl_PL", "pt_BR", "pt_PT", "es_MX", "da_DK", "no_NO",
-        "fi_FI", "cs_CZ", "hu_HU", "ru_RU", "uk_UA"}  # fmt: skip
 # English words only: logs and error messages are mostly English, and other languages' lorem lists (taken
 # from real texts) hold given names ("john" in Czech, "tom" in Danish).
 LOREM = ("en_US",)
@@ -48,7 +47,7 @@ EXCLUDED = {
     "Ada", "Alexa", "Athena", "Aurora", "Cassandra", "Celery", "Chase", "Claude", "Django", "Gemini", "Jasmine",
     "Julia", "Karma", "Mocha", "Mollie", "Nova", "Pascal", "Phoenix", "Ruby", "Siri", "Travis", "Victoria",
     "Sage", "Jenkins", "Hermes", "Apollo", "Atlas", "Hugo", "Jade", "Maven", "Tomcat", "Swift", "Dart", "Elixir",
-    "Neptune", "Mercury", "Iris", "Ivy", "Flora", "Luna", "Stella", "Vera",
+    "Neptune", "Mercury", "Iris", "Ivy", "Flora", "Luna", "Stella", "Vera", "Server", "Tea", "Tera",
 }  # fmt: skip
 _NAME = re.compile(r"[^\W\d_]{3,20}(?:-[^\W\d_]{2,20})?")
 _SCRIPTS = re.compile(r"[A-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff\u1e00-\u1fff-]+")
@@ -79,6 +78,19 @@ def common_words() -> set[str]:
 
     for text in topics.values():
         words.update(w for w in _WORD.findall(text) if w.islower())
+    # and the words written in lower case five times or more in the standard library's own source, tests
+    # and vendored packages aside (its docstrings, comments and messages: "server", "term", "tea")
+    seen: collections.Counter[str] = collections.Counter()
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for path in stdlib.rglob("*.py"):
+        if {"test", "tests", "idlelib", "site-packages", "lib2to3"} & set(path.relative_to(stdlib).parts):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        seen.update(w for w in _WORD.findall(text) if w.islower())
+    words.update(w for w, n in seen.items() if n >= 5)
     return words
 
 
@@ -95,9 +107,7 @@ def build() -> list[str]:
     for locale in LOCALES:
         names = first_names(locale)
         counts.update(names)
-        if locale in CORE:
-            kept |= names
-    kept |= {name for name, count in counts.items() if count >= 2}
+        kept |= names
     drop = common_words()
     places = countries()
     return sorted(n for n in kept if n.lower() not in drop and n not in places and n not in EXCLUDED)
