@@ -3,7 +3,8 @@
     pip install faker && python bench/tools/make_given_names.py
 
 A name is kept when Faker lists it for one of the locales below (the detectors that use the list want a
-surname after the name, or a label, so a longer list costs little precision). Names that are also common
+surname after the name, or a label, so a longer list costs little precision); a name of only one locale's
+long list must also not be a word the standard library writes in lower case. Names that are also common
 words or places are dropped, since a
 capitalized "Mark", "May", "Page" or "Jordan" in an error message is rarely a person: words from Faker's
 lorem word lists, words written in lower case in Python's own documentation (pydoc_data), Faker's country
@@ -30,6 +31,9 @@ LOCALES = (  # noqa: SIM905
     "nl_NL nl_BE pl_PL pt_BR pt_PT sv_SE da_DK no_NO fi_FI tr_TR cs_CZ sk_SK ro_RO hu_HU hr_HR sl_SI ru_RU uk_UA "
     "bg_BG el_GR lt_LT lv_LV et_EE id_ID az_AZ ga_IE is_IS fil_PH vi_VN"
 ).split()
+# Locales whose lists are short lists of popular names.
+CORE = {"en_US", "en_GB", "de_AT", "fr_FR", "it_IT", "nl_NL", "pl_PL", "pt_BR", "pt_PT", "es_MX", "da_DK", "no_NO",
+        "fi_FI", "cs_CZ", "hu_HU", "ru_RU", "uk_UA"}  # fmt: skip
 # English words only: logs and error messages are mostly English, and other languages' lorem lists (taken
 # from real texts) hold given names ("john" in Czech, "tom" in Danish).
 LOREM = ("en_US",)
@@ -52,6 +56,8 @@ EXCLUDED = {
 _NAME = re.compile(r"[^\W\d_]{3,20}(?:-[^\W\d_]{2,20})?")
 _SCRIPTS = re.compile(r"[A-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff\u1e00-\u1fff-]+")
 _WORD = re.compile(r"[^\W\d_]{3,}")
+# A word in lower case in prose: not a part of an address, a user name or an identifier ("brian@sweetapp.com").
+_PROSE_WORD = re.compile(r"(?<![\w@.:/-])[a-z]{3,}(?![\w@/-]|\.\w)")
 
 
 def first_names(locale: str) -> set[str]:
@@ -78,8 +84,12 @@ def common_words() -> set[str]:
 
     for text in topics.values():
         words.update(w for w in _WORD.findall(text) if w.islower())
-    # and the words written in lower case five times or more in the standard library's own source, tests
-    # and vendored packages aside (its docstrings, comments and messages: "server", "term", "tea")
+    return words
+
+
+def prose_words() -> set[str]:
+    """The words written in lower case five times or more in the prose of the standard library's own source,
+    tests and vendored packages aside (its docstrings, comments and messages: "server", "term")."""
     seen: collections.Counter[str] = collections.Counter()
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for path in stdlib.rglob("*.py"):
@@ -89,9 +99,8 @@ def common_words() -> set[str]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        seen.update(w for w in _WORD.findall(text) if w.islower())
-    words.update(w for w, n in seen.items() if n >= 5)
-    return words
+        seen.update(_PROSE_WORD.findall(text))
+    return {w for w, n in seen.items() if n >= 5}
 
 
 def countries() -> set[str]:
@@ -103,14 +112,20 @@ def countries() -> set[str]:
 def build() -> list[str]:
     """The sorted list of names."""
     counts: collections.Counter[str] = collections.Counter()
-    kept: set[str] = set()
+    common: set[str] = set()  # in two locales, or a core one's short list of popular names
     for locale in LOCALES:
         names = first_names(locale)
         counts.update(names)
-        kept |= names
-    drop = common_words()
-    places = countries()
-    return sorted(n for n in kept if n.lower() not in drop and n not in places and n not in EXCLUDED)
+        if locale in CORE:
+            common |= names
+    common |= {name for name, count in counts.items() if count >= 2}
+    drop, prose, places = common_words(), prose_words(), countries()
+    # The long tail (a name of one locale's long list) must also not be a word of the standard library's prose.
+    return sorted(
+        n
+        for n in counts
+        if n.lower() not in drop and n not in places and n not in EXCLUDED and (n in common or n.lower() not in prose)
+    )
 
 
 def main() -> None:

@@ -352,10 +352,12 @@ def _preposition_rule(match: re.Match[str]) -> bool:
 
 # The subject of a message ("Damian Gmurczyk cancelled the subscription"): a known given name and a surname
 # (1-2 capitalized words, particles between), then a word in small letters (its first letter is part of the
-# match, not of the name), at the start of the text or of a sentence or clause (after ". ", "; ", "! ", ": ").
-_SUBJECT_NAME = re.compile(
-    rf"(?:(?<![\s\S])|(?<=[.;!?:][ ]))(?P<secret>{WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{WORD}){{1,2}})[ ]{_LOWER}"
-)
+# match, not of the name), at the start of the text (name_subject) or of a sentence or clause (name_clause:
+# after ". ", "; ", "! ", "? ", ": "). Two detectors, each with a pattern the regex engine can skip ahead on:
+# anchored at the start, or beginning with the punctuation.
+_SUBJECT = rf"(?P<secret>{WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{WORD}){{1,2}})[ ]{_LOWER}"
+_SUBJECT_NAME = re.compile(rf"\A{_SUBJECT}")
+_CLAUSE_NAME = re.compile(rf"[.;!?:][ ]{_SUBJECT}")
 
 
 def _subject_rule(match: re.Match[str]) -> bool:
@@ -396,6 +398,7 @@ TRIGGERS: dict[str, Trigger] = {
     "name_preposition": Trigger(keywords=tuple(f"{word} " for word in _PREPOSITIONS), fold=False),
     # A space and an initial, as for given_name: the surname is one.
     "name_subject": Trigger(keywords=tuple(f" {ch}" for ch in _INITIALS), fold=False),
+    "name_clause": Trigger(keywords=(". ", "; ", ": ", "! ", "? "), fold=False),
     # A space and an initial: every match has one (before the name, or before the surname of a name at the
     # start). The names themselves, a few thousand keywords, would slow the scan of every string for all,
     # and this family (in no shipped pack) need not be cheap to wake.
@@ -418,5 +421,7 @@ DETECTORS: tuple[Detector, ...] = (
              _validator(_PREPOSITION_NAME, _preposition_rule), "name_preposition"),
     Detector("name_subject", "[name]", _SUBJECT_NAME, lambda t: True,
              _validator(_SUBJECT_NAME, _subject_rule), "name_subject"),
+    Detector("name_clause", "[name]", _CLAUSE_NAME, lambda t: True,
+             _validator(_CLAUSE_NAME, _subject_rule), "name_clause"),
     Detector("given_name", "[name]", _GIVEN_NAME, lambda t: True, _given_ok, "given_name"),
 )  # fmt: skip
