@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 import orjson
 from aiohttp import web
 
+from . import heap
 from .client_reports import ClientReporter
 from .clock import Clock, SystemClock
 from .config import Config
@@ -173,6 +174,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if state.reloader is not None:
         await state.reloader.start()
         _on_sighup(state.reloader)
+    heap.settle()  # what start-up built lives on: out of the collector's way (relay.heap)
     state.ready = True
     log_event(
         logger, logging.INFO, "relay ready", projects=len(state.config.projects), upstream=state.config.upstream.url

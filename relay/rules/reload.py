@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .. import heap
 from ..config import Config
 from ..errors import RelayError
 from ..logs import log_event
@@ -72,6 +73,7 @@ class RuleReloader:
                 self._failed(trigger, [str(exc)])
                 return False
             self._stage.swap(registry)
+            heap.settle()  # the new rules live on; the old registry may be collected (relay.heap)
             self._seen = _signature(registry.paths())
             self._metrics.rules_reloads.labels("ok").inc()
             self._metrics.rules_loaded_at.set(time.time())

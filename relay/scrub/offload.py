@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .. import heap
 from ..config import Config
 from ..envelope import Envelope, Item, JsonSummary, summarize_payloads
 from ..logs import configure_logging
@@ -106,6 +107,7 @@ def scrub_job(job: Job) -> Result:
     if registry is None:
         _compiled.clear()
         registry = _compiled[job.generation] = ScrubberRegistry(job.config, texts=job.texts)
+        heap.settle()  # compiled rules live on in this child (relay.heap)
     project = job.config.project(job.project_id)
     report = ScrubReport() if job.report else None
     envelope = Envelope(job.headers, job.items)

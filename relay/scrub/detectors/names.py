@@ -95,6 +95,20 @@ WORD_END = r"(?![\w-]|['’]\w)"  # the end of a word (a quote right after it ma
 NAME = rf"{WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{WORD}){{0,2}}{WORD_END}"
 _NAME_AFTER_TITLE = rf"(?:{_PARTICLE}[ ]){{0,2}}{NAME}"  # "Herr von Goethe", "mevrouw de Vries"
 _BOUNDARY = r"[\w'’-]"  # what may not come right before a greeting, honorific or label
+# A name in a script without capitals, in a sentence of Latin script ("assigned to 은지 배", "Hello 丽丽 彭,",
+# "भरत नायर cancelled"): one or two words of Han, kana or Hangul (1-4 characters each), or of Devanagari.
+_CJK_WORD = "[\u3400-\u4dbf\u4e00-\u9fff\u3040-\u30ff\uac00-\ud7a3]"
+_DEVANAGARI_WORD = "[\u0900-\u0963\u0966-\u097f]{2,20}(?:['’][\u0900-\u097f]{1,20})?"
+UNCASED_NAME = (
+    rf"(?:{_CJK_WORD}{{1,4}}(?:[ ]{_CJK_WORD}{{1,4}})?|{_DEVANAGARI_WORD}(?:[ ]{_DEVANAGARI_WORD}){{0,2}})"
+    r"(?![\w'’]|\.\w)"
+)
+
+
+def uncased(name: str) -> bool:
+    """A name written in a script without capitals (what UNCASED_NAME matches)."""
+    return bool(name) and not name[0].isascii() and name[0].lower() == name[0].upper()
+
 
 # Capitalized words that follow greetings and labels without being names. Compared case-folded.
 STOP = frozenset(
@@ -224,8 +238,14 @@ _GREETING_KEYWORDS = (
 _HONORIFIC = rf"(?:{_trie(_HONORIFICS)}(?:\.[ ]?|[ ])|M\.[ ])"
 _GREETING_NAME = re.compile(
     anchored({rf",?[ ]{_HONORIFIC}?": _greeting_forms, r"(?:\.[ ]?|[ ])": _HONORIFICS, r"\.[ ]": ["M"]}, _BOUNDARY)
-    + rf"(?P<secret>{_NAME_AFTER_TITLE})"
+    + rf"(?P<secret>{_NAME_AFTER_TITLE}|{UNCASED_NAME})"
 )
+
+
+def _greeting_rule(match: re.Match[str]) -> bool:
+    secret = match.group("secret")
+    return uncased(secret) or plausible(_name_words(secret))
+
 
 # --- labels: "name:", "customer:", "Kunde:", "prénom:" ... ---------------------------------------------------
 
@@ -340,12 +360,13 @@ def _cjk_ok(name: str) -> bool:
 _PREPOSITIONS = ("for", "For", "by", "By", "from", "From", "to", "To", "with", "With")
 _PREPOSITION_NAME = re.compile(
     anchored({"[ ]": _PREPOSITIONS}, _BOUNDARY)
-    + rf"(?P<secret>{WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{WORD}){{1,2}}{WORD_END})"
+    + rf"(?P<secret>{WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{WORD}){{1,2}}{WORD_END}|{UNCASED_NAME})"
 )
 
 
 def _preposition_rule(match: re.Match[str]) -> bool:
-    return plausible(_name_words(match.group("secret")), known_first=True, at_least=2)
+    secret = match.group("secret")
+    return uncased(secret) or plausible(_name_words(secret), known_first=True, at_least=2)
 
 
 # --- "<Given-name Surname> <verb>" at the start of a message or sentence ------------------------------------
@@ -355,13 +376,14 @@ def _preposition_rule(match: re.Match[str]) -> bool:
 # match, not of the name), at the start of the text (name_subject) or of a sentence or clause (name_clause:
 # after ". ", "; ", "! ", "? ", ": "). Two detectors, each with a pattern the regex engine can skip ahead on:
 # anchored at the start, or beginning with the punctuation.
-_SUBJECT = rf"(?P<secret>{WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{WORD}){{1,2}})[ ]{_LOWER}"
+_SUBJECT = rf"(?P<secret>{WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{WORD}){{1,2}}|{UNCASED_NAME})[ ][a-z]"
 _SUBJECT_NAME = re.compile(rf"\A{_SUBJECT}")
 _CLAUSE_NAME = re.compile(rf"[.;!?:][ ]{_SUBJECT}")
 
 
 def _subject_rule(match: re.Match[str]) -> bool:
-    return plausible(_name_words(match.group("secret")), known_first=True, at_least=2)
+    secret = match.group("secret")
+    return uncased(secret) or plausible(_name_words(secret), known_first=True, at_least=2)
 
 
 # --- any known given name (optional) ------------------------------------------------------------------------
@@ -397,7 +419,8 @@ TRIGGERS: dict[str, Trigger] = {
     "name_cjk": Trigger(keywords=_CJK_KEYWORDS),
     "name_preposition": Trigger(keywords=tuple(f"{word} " for word in _PREPOSITIONS), fold=False),
     # A space and an initial, as for given_name: the surname is one.
-    "name_subject": Trigger(keywords=tuple(f" {ch}" for ch in _INITIALS), fold=False),
+    # A space and a small letter: the verb after the name, which every match ends with.
+    "name_subject": Trigger(keywords=tuple(f" {ch}" for ch in string.ascii_lowercase), fold=False),
     "name_clause": Trigger(keywords=(". ", "; ", ": ", "! ", "? "), fold=False),
     # A space and an initial: every match has one (before the name, or before the surname of a name at the
     # start). The names themselves, a few thousand keywords, would slow the scan of every string for all,
@@ -410,7 +433,7 @@ _label_fires = keyword_trigger(TRIGGERS["name_label"])
 
 DETECTORS: tuple[Detector, ...] = (
     Detector("name_greeting", "[name]", _GREETING_NAME, lambda t: True,
-             _validator(_GREETING_NAME, lambda m: plausible(_name_words(m.group("secret")))), "name_greeting"),
+             _validator(_GREETING_NAME, _greeting_rule), "name_greeting"),
     Detector("name_label", "[name]", _LABEL_NAME, lambda t: True,
              _validator(_LABEL_NAME, lambda m: _label_fires(m.group()) and _label_rule(m)), "name_label"),
     Detector("name_label_strong", "[name]", _STRONG_LABEL_NAME, lambda t: True,

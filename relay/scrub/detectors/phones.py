@@ -53,7 +53,6 @@ _TYPES = (
 )  # fmt: skip
 
 _regions: tuple[str, ...] = ()
-_ALL_REGIONS = tuple(sorted(phonenumbers.SUPPORTED_REGIONS))
 _by_shape: dict[tuple[int, ...], tuple[str, ...]] = {}
 
 
@@ -81,7 +80,6 @@ def set_regions(regions: Iterable[str]) -> None:
                     by_shape[shape].append(region)
     _regions, _by_shape = chosen, {shape: tuple(found) for shape, found in by_shape.items()}
     _national.cache_clear()
-    _any_region.cache_clear()
 
 
 def regions() -> tuple[str, ...]:
@@ -173,29 +171,12 @@ def validator(quick: Callable[[str], bool]) -> Callable[[str], bool]:
 
 
 @lru_cache(maxsize=4096)
-def _any_region(digits: str) -> bool:
-    """A valid number of one of the configured regions, however it is grouped (a label says it is a phone)."""
-    for region in _regions:
-        if not _plausible(region, digits):
-            continue
-        try:
-            if phonenumbers.is_valid_number(phonenumbers.parse(digits, region)):
-                return True
-        except phonenumbers.NumberParseException:
-            continue
-    return False
-
-
-@lru_cache(maxsize=4096)
-def _possible(digits: str, international: bool) -> bool:
-    """A label says it is a phone: a number of a possible length for its country code, or of any region of the
-    world (not only the configured ones: "phone=51234" is a number of Saint Helena), assigned or not."""
-    if international:
-        try:
-            return phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None))
-        except phonenumbers.NumberParseException:
-            return False
-    return any(_plausible(region, digits) for region in _ALL_REGIONS)
+def _possible(digits: str) -> bool:
+    """A number of a possible length for its country code (a label says it is a phone: assigned or not)."""
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None))
+    except phonenumbers.NumberParseException:
+        return False
 
 
 def _calendar_date(number: str) -> bool:
@@ -221,8 +202,10 @@ def _labelled_valid(match: str) -> bool:
         return False
     digits = "".join(_GROUPS.findall(number))
     if number.startswith("+") or number.startswith("00"):
-        return 7 <= len(digits.lstrip("0")) <= 15 and _possible(digits.lstrip("0"), True)
-    return 5 <= len(digits) <= 15 and (_any_region(digits) or _possible(digits, False))
+        return 7 <= len(digits.lstrip("0")) <= 15 and _possible(digits.lstrip("0"))
+    # National: 5-15 digits, as long as the world's national numbers are (Saint Helena's are 5 digits, Tuvalu's
+    # 5-6): whether it is assigned, or in which region, the label has already said.
+    return 5 <= len(digits) <= 15
 
 
 # Words that name a phone number, lower case: the keyword family's trigger, and what the label regex spells.

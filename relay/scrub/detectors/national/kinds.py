@@ -117,6 +117,24 @@ class NationalId:
     placeholder: str = "[id]"
     near_miss: bool = True  # whether a value failing `check` after the label is kept (not: SSNs, see americas.py)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "check", guarded(self.check))
+        if self.strong_check is not None:
+            object.__setattr__(self, "strong_check", guarded(self.strong_check))
+
+
+def guarded(check: Callable[[str], bool]) -> Callable[[str], bool]:
+    """`check`, with an exception it raises read as "not valid": python-stdnum's own bugs (its Chinese id
+    check raises KeyError for some birth places) must not fail the scrubbing of an event."""
+
+    def safe(value: str) -> bool:
+        try:
+            return bool(check(value))
+        except Exception:  # any library error: the value is not a valid identifier
+            return False
+
+    return safe
+
 
 def label_trigger(rows: Iterable[NationalId]) -> Trigger:
     """The keyword trigger of a family of labelled detectors: all their labels' keywords."""
