@@ -172,8 +172,17 @@ def near_miss_detector(rows: Sequence[NationalId], trigger: Trigger) -> Detector
     identifier would match; a valid value of any identifier so labelled is not a near miss."""
     rows = [row for row in rows if row.near_miss]
     labels = [(re.compile(rf"(?ai:{'|'.join(label.pattern for label in row.labels)})"), row) for row in rows]
-    every = "|".join(label.pattern for row in rows for label in row.labels)
-    pattern = re.compile(rf"(?P<label>(?ai:{every}))(?ai:{_TAIL})(?P<secret>{_ANY_VALUE}){_END}")
+    # The labels grouped by the characters they can begin with, each group behind a lookahead for those: most
+    # positions fail the first test (a class of all of them), and the rest try one group, not every label.
+    groups: dict[str, list[str]] = {}
+    for row in rows:
+        for label in row.labels:
+            chars = "".join(sorted({ch for low in label.first for ch in (low, low.upper())}))
+            if label.pattern not in groups.setdefault(chars, []):
+                groups[chars].append(label.pattern)
+    guard = "".join(re.escape(ch) for ch in sorted(set("".join(groups))))
+    every = "|".join(f"(?=[{re.escape(chars)}])(?:{'|'.join(labels)})" for chars, labels in groups.items())
+    pattern = re.compile(rf"(?=[{guard}])(?P<label>(?ai:{every}))(?ai:{_TAIL})(?P<secret>{_ANY_VALUE}){_END}")
     fires = keyword_trigger(trigger)
 
     def validate(text: str) -> bool:
