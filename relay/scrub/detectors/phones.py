@@ -220,7 +220,8 @@ _LABEL = (
     r"kom[oó]rka|手机|電話|电话|携帯|전화|휴대폰|телефон)"
 )
 _LABELLED = re.compile(
-    _LABEL + r"(?:[ _-]?(?:no|nr|number|num|nummer|n[uú]mero|#)|[_-]?[0-9])?\.?[ \t\"'\])]{0,3}[:=#\uff1a]?[ \t\"']{0,3}"
+    _LABEL
+    + r"(?:[ _-]?(?:no|nr|number|num|nummer|n[uú]mero|#)|[_-]?[0-9])?\.?[ \t\"'\])]{0,3}[:=#\uff1a]?[ \t\"']{0,3}"
     r"(?P<secret>\(?\+?\(?\d[\d ()./-]{3,18}\d)(?![\d-]|[.:]\d|T\d)",
     re.IGNORECASE,
 )
