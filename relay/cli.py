@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
 from . import __version__, eventloop
 from .config import Config, default_config_path, load_config
 from .errors import ConfigError
-from .logs import configure_logging
+from .logs import configure_logging, masked
 from .rules.commands import add_rules_parser, run_rules_command
 from .units import format_size
 
@@ -51,10 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"{path}: {len(exc.problems)} problem(s) in the config:", file=sys.stderr)
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {_no_credentials(problem)}", file=sys.stderr)  # a DSN's key or a URL's password is never printed
         return 2
     if args.command == "check-config":
-        print(summarize(config))
+        print(masked(summarize(config)))  # (the upstream's and Redis's URLs may hold credentials)
         return 0
     if args.command == "scrub":
         from .scrub.offline import run_scrub
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .workers import check_workers, run_workers
 
         for problem in check_workers(config, workers):
-            print(problem, file=sys.stderr)
+            print(masked(problem), file=sys.stderr)
             return 2
         configure_logging(config.log.level, config.log.format)
         return run_workers(config, workers)
@@ -77,6 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         eventloop.run(_serve(config))
     return 0
+
+
+# The user part of a URL-ish value even without a scheme (`key@o1.ingest.sentry.io/42`, `htps//key@host/1`).
+_USER_PART = re.compile(r"[^\s'\"/@]{1,512}@(?=[\w.-]+[/:]|[\w-]+\.[\w.-]+)")
+
+
+def _no_credentials(text: str) -> str:
+    """A config problem as printed: credentials in the DSNs and URLs it quotes replaced, however malformed."""
+    return _USER_PART.sub("[Filtered]@", masked(text))
 
 
 def _worker_count(text: str) -> int:
