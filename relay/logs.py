@@ -44,6 +44,43 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    quiet_protocol_errors()
+
+
+class _ProtocolErrors(logging.Filter):
+    """aiohttp's own error records, made safe: its exception text and traceback quote the request (a malformed
+    header line with the relay key or a cookie), and its message names the client's address.
+
+    - A client's malformed request (aiohttp's HttpProcessingError: a bad header, a bad request line) is the
+      client's error, not the relay's: logged at DEBUG as its status and the exception's type only.
+    - Anything else is an error, logged as `log_failure` logs one: its type and where it was raised.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return True
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        fields = record.__dict__
+        fields["error"] = type(exc).__name__
+        record.exc_info, record.exc_text, record.args = None, None, ()
+        if isinstance(exc, HttpProcessingError):
+            record.msg = "malformed HTTP request refused"
+            fields["status"] = exc.code
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        record.msg = "error handling an HTTP request"
+        fields["where"] = _where(exc)
+        return True
+
+
+def quiet_protocol_errors() -> None:
+    """Put aiohttp's server loggers' error records through _ProtocolErrors (once)."""
+    for name in ("aiohttp.server", "aiohttp.web"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _ProtocolErrors) for f in target.filters):
+            target.addFilter(_ProtocolErrors())
 
 
 # The user part of a URL (`https://user:password@host`, a DSN's key): never written to a log.
@@ -67,6 +104,10 @@ def log_event(logger: logging.Logger, level: int, message: str, **fields: Any) -
 def log_failure(logger: logging.Logger, message: str, exc: BaseException, **fields: Any) -> None:
     """Log an unexpected exception by its type and where it was raised (the last frames' files and lines), never
     its message or a traceback's text: either can quote the payload being handled."""
+    log_event(logger, logging.ERROR, message, error=type(exc).__name__, where=_where(exc), **fields)
+
+
+def _where(exc: BaseException) -> str:
+    """Where an exception was raised: the last frames' files and lines, innermost first."""
     frames = traceback.extract_tb(exc.__traceback__)[-5:]
-    where = " < ".join(f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" for frame in reversed(frames))
-    log_event(logger, logging.ERROR, message, error=type(exc).__name__, where=where, **fields)
+    return " < ".join(f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" for frame in reversed(frames))
