@@ -151,7 +151,8 @@ card(const Py_UCS1 *text, Py_ssize_t size)
     int issuer = number[0] == '4' || (51 <= two && two <= 55) || (2221 <= four && four <= 2720) || two == 34 ||
                  two == 37 || two == 36 || two == 38 || two == 39 || (300 <= three && three <= 305) ||
                  starts(number, n, "6011") || starts(number, n, "65") || (644 <= three && three <= 649) ||
-                 (3528 <= four && four <= 3589) || starts(number, n, "62") || starts(number, n, "81") || maestro ||
+                 two == 35 /* JCB: 3528-3589 issued, all of 35 in test generators */ || starts(number, n, "62") ||
+                 starts(number, n, "81") || maestro ||
                  (2200 <= four && four <= 2205) || starts(number, n, "82") || starts(number, n, "3841") ||
                  starts(number, n, "8600") || starts(number, n, "9792") || starts(number, n, "9860") ||
                  (n == 15 && (starts(number, n, "1800") || starts(number, n, "2131")));

@@ -40,7 +40,7 @@ _VENDORS = (
     "snyk", "squarespace", "sumologic", "telegram", "tgram", "travis", "twitch", "twitter", "typeform", "yandex",
     "zendesk",
 )  # fmt: skip
-# Names inside common words: only at the start of a word.
+# Names inside common words: only at the start of a word (or of a camelCase part).
 _WORD_START = ("lob", "sumo", "okta", "etsy", "drone", "linear", "plaid", "sonar", "droneci", "travisci")
 
 _BETWEEN = r"[ \t\w.-]{0,20}?"  # the rest of the identifier: `_client_secret`, `ApiKey`, ` bot token`
@@ -51,7 +51,12 @@ _END = r"(?=[`'\"\s;,)\]}<]|\\[nrt]|$)"
 
 # The names as prefix trees behind a class of their first letters (names.anchored): the regex engine skips to
 # those letters, and then tries one branch, not 90 names.
-_NAMES = anchored({"": _VENDORS}, r"[^\s\S]", fold=True) + "|" + anchored({"": _WORD_START}, "[A-Za-z]", fold=True)
+# A short name begins a word: after no letter, or at a camelCase boundary (`myOktaToken`).
+_NAMES = (
+    anchored({"": _VENDORS}, r"[^\s\S]", fold=True)
+    + "|(?:(?<![A-Za-z])|(?<=[a-z])(?=[A-Z]))"
+    + anchored({"": _WORD_START}, r"[^\s\S]", fold=True)
+)
 _PATTERN = re.compile(rf"(?:{_NAMES})(?i:{_BETWEEN}{_ASSIGN})(?P<secret>{_VALUE}){_END}", re.ASCII)
 
 

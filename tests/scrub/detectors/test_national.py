@@ -254,6 +254,8 @@ STRONG_FORMS: dict[str, Callable[[str], str | None]] = {
     "id_fi_hetu": lambda n: n if n[6] == "-" else None, "id_no_fodselsnummer": fodselsnummer.format,
     "id_us_itin": itin.format, "id_br_cpf": cpf.format, "id_br_cnpj": cnpj.format, "id_cn_ric": str,
     "id_kr_rrn": rrn.format, "id_sg_nric": str, "id_za_idnr": za_idnr.format,
+    # 1234.56.782, unless it reads as a calendar version (2024.05.123), which stays
+    "id_nl_bsn": lambda n: None if re.fullmatch(r"(19|20)\d\d(0[1-9]|1[0-2])\d{3}", n) else bsn.format(n),
 }  # fmt: skip
 # How a valid number is broken where it has no check character at its end (else: the last one changes).
 BREAK: dict[str, Callable[[str], str]] = {

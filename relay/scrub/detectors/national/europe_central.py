@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from stdnum.be import nn
 from stdnum.de import idnr
 from stdnum.nl import bsn
 from stdnum.pl import pesel
 from stdnum.tr import tckimlik
 
-from .kinds import NationalId, checked, phrase, term, word
+from .kinds import NationalId, checked, compact, phrase, term, word
 
 FAMILY = "national_europe_central"
+_CALVER = re.compile(r"(?:19|20)[0-9]{2}\.(?:0[1-9]|1[0-2])\.[0-9]{3}")  # year.month.build
 ROWS: tuple[NationalId, ...] = (
     NationalId(
         "id_de_steuer_id",
@@ -29,6 +32,9 @@ ROWS: tuple[NationalId, ...] = (
         # 1234.56.789, 1234 56 789, 123 456 789; 8 digits: a dropped leading 0
         r"[0-9]{4}[. ]?[0-9]{2}[. ]?[0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{3}|[0-9]{8}",
         checked(bsn.is_valid),
+        # 1234.56.782, the way Dutch forms print it: not a calendar version (2024.05.123)
+        strong=r"[0-9]{4}\.[0-9]{2}\.[0-9]{3}",
+        strong_check=lambda value: bsn.is_valid(compact(value)) and not _CALVER.fullmatch(value),
     ),
     NationalId(
         "id_be_nn",
