@@ -256,7 +256,17 @@ class _Reader:
         data = self.mapping(
             raw,
             path,
-            ("url", "timeout", "connect_timeout", "concurrency", "compression", "retry", "batch", "outage"),
+            (
+                "url",
+                "timeout",
+                "connect_timeout",
+                "concurrency",
+                "compression",
+                "max_rate_limit",
+                "retry",
+                "batch",
+                "outage",
+            ),
         )
         d = UpstreamConfig()
         return UpstreamConfig(
@@ -265,6 +275,7 @@ class _Reader:
             connect_timeout=self.field(data, path, "connect_timeout", positive_duration, d.connect_timeout),
             concurrency=self.field(data, path, "concurrency", int_range(1, 1024), d.concurrency),
             compression=self.field(data, path, "compression", one_of("gzip", "none"), d.compression),
+            max_rate_limit=self.field(data, path, "max_rate_limit", positive_duration, d.max_rate_limit),
             retry=self.retry(data.get("retry"), f"{path}.retry"),
             batch=self.batch(data.get("batch"), f"{path}.batch"),
             outage=self.outage(data.get("outage"), f"{path}.outage"),

@@ -60,6 +60,7 @@ class UpstreamConfig:
     connect_timeout: float = 5.0
     concurrency: int = 16
     compression: str = "gzip"
+    max_rate_limit: float = 3600.0  # longest rate limit taken from the upstream; longer ones are cut to it
     retry: RetryConfig = field(default_factory=RetryConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
     outage: OutageConfig = field(default_factory=OutageConfig)

@@ -13,12 +13,17 @@ text plus variables that hold no personal data, so matching early never leaks an
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
 from ..config import FingerprintMatcher, FingerprintRule
 from ..envelope.event import EventView
+from .fields import tags
+from .guard import rule_failed
+
+logger = logging.getLogger("relay.filter")
 
 DEFAULT = "{{ default }}"
 _EXCEPTION_KEYS = frozenset({"error.type", "error.value"})
@@ -27,17 +32,24 @@ _FOLDED = frozenset({"error.value", "message", "stack.abs_path"})  # matched cas
 
 
 def fingerprint_for(rules: Sequence[FingerprintRule], event: dict[str, Any]) -> list[str] | None:
-    """The fingerprint the first matching rule gives, or None to leave the event's alone."""
+    """The fingerprint the first matching rule gives, or None to leave the event's alone.
+
+    A rule that raises on malformed event data doesn't match (logged by its place in the config).
+    """
     if not rules:
         return None
     view = EventView(event)
     existing = event.get("fingerprint")
     set_by_sdk = isinstance(existing, list) and bool(existing) and existing != [DEFAULT]
     for rule in rules:
-        if _matches(rule, view):
+        try:
+            if not _matches(rule, view):
+                continue
             if set_by_sdk and not rule.override:
                 return None
             return [_fill(value, view) for value in rule.fingerprint]
+        except Exception as exc:
+            rule_failed(logger, "fingerprints", rule.source or "fingerprint rule", exc)
     return None
 
 
@@ -92,7 +104,7 @@ def _values(key: str, view: EventView) -> list[str]:
     if key == "message":
         return view.messages()
     if key.startswith("tags."):
-        tag = view.tags().get(key[5:])
+        tag = tags(view).get(key[5:])
         return [tag] if tag is not None else []
     if key == "sdk":
         name = view.sdk_name()

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 
 from ..config import FiltersConfig
 from ..envelope.event import EventView
+from .fields import header, hosts
+from .guard import rule_failed
+
+logger = logging.getLogger("relay.filter")
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _EXTENSION_SCHEMES = (
@@ -38,26 +44,34 @@ _CRAWLERS = re.compile(
 )
 
 
+# The filters in the order they are tried: name (the `FiltersConfig` field that turns it on), whether it
+# reads transactions (True), everything else (False) or both (None), and its test.
+_FILTERS: tuple[tuple[str, bool | None, Callable[[FiltersConfig, EventView], bool]], ...] = (
+    ("releases", None, lambda f, e: _any(e.text("release"), f.releases)),
+    ("environments", None, lambda f, e: _any(e.text("environment"), f.environments)),
+    ("transactions", True, lambda f, e: _any(e.text("transaction"), f.transactions)),
+    ("exception_types", False, lambda f, e: any(_any(t, f.exception_types) for t in e.exception_types())),
+    ("messages", False, lambda f, e: any(_any(m, f.messages, fold=True) for m in e.messages())),
+    ("browser_extensions", False, lambda f, e: _from_extension(e)),
+    ("localhost", None, lambda f, e: _from_localhost(e)),
+    ("web_crawlers", None, lambda f, e: _from_crawler(e)),
+)
+
+
 def matching_filter(filters: FiltersConfig, category: str, event: EventView) -> str | None:
-    """The name of the first filter that drops this event, or None to keep it."""
-    if filters.releases and _any(event.text("release"), filters.releases):
-        return "releases"
-    if filters.environments and _any(event.text("environment"), filters.environments):
-        return "environments"
-    if category == "transaction":
-        if filters.transactions and _any(event.text("transaction"), filters.transactions):
-            return "transactions"
-    else:
-        if filters.exception_types and any(_any(t, filters.exception_types) for t in event.exception_types()):
-            return "exception_types"
-        if filters.messages and any(_any(m, filters.messages, fold=True) for m in event.messages()):
-            return "messages"
-        if filters.browser_extensions and _from_extension(event):
-            return "browser_extensions"
-    if filters.localhost and _from_localhost(event):
-        return "localhost"
-    if filters.web_crawlers and _from_crawler(event):
-        return "web_crawlers"
+    """The name of the first filter that drops this event, or None to keep it.
+
+    A filter that raises on malformed event data doesn't match (logged by name and exception type).
+    """
+    is_transaction = category == "transaction"
+    for name, transactions, test in _FILTERS:
+        if not getattr(filters, name) or (transactions is not None and transactions != is_transaction):
+            continue
+        try:
+            if test(filters, event):
+                return name
+        except Exception as exc:
+            rule_failed(logger, "filters", name, exc)
     return None
 
 
@@ -75,7 +89,7 @@ def _from_localhost(event: EventView) -> bool:
     if ip is not None and _is_loopback(ip):
         return True
     return any(host.lower() in _LOCAL_HOSTS or host.lower().endswith(".localhost") or _is_loopback(host)
-               for host in event.hosts())  # fmt: skip
+               for host in hosts(event))  # fmt: skip
 
 
 def _is_loopback(value: str) -> bool:
@@ -95,7 +109,7 @@ def _from_extension(event: EventView) -> bool:
 
 
 def _from_crawler(event: EventView) -> bool:
-    agent = event.header("user-agent")
+    agent = header(event, "user-agent")
     return agent is not None and _CRAWLERS.search(agent) is not None
 
 

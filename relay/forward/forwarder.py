@@ -14,7 +14,14 @@ from ..errors import EnvelopeError, RelayError, UpstreamUnavailable
 from ..logs import log_event
 from ..metrics import Metrics
 from ..outcomes import Outcome, Outcomes, Reason
-from ..ratelimit import DEFAULT_RETRY_AFTER, RateLimit, RateLimitCache, parse_rate_limits, parse_retry_after
+from ..ratelimit import (
+    DEFAULT_RETRY_AFTER,
+    LimitCeiling,
+    RateLimit,
+    RateLimitCache,
+    parse_rate_limits,
+    parse_retry_after,
+)
 from ..spool import Entry, Spool
 from .backoff import backoff_delay
 from .upstream import Upstream, UpstreamResponse
@@ -41,6 +48,7 @@ class Forwarder:
         self._config = config
         self._outcomes = outcomes
         self._limits = limits
+        self._ceiling = LimitCeiling(config.max_rate_limit, clock)
         self._metrics = metrics
         self._clock = clock
         self._rand = rand
@@ -199,6 +207,7 @@ class Forwarder:
             limits = [RateLimit(DEFAULT_RETRY_AFTER if retry_after is None else retry_after, frozenset(), "key")]
         if limits:
             target = entry.target
+            limits = self._ceiling.clamp(target.base_url, target.project_id, target.public_key, limits)
             self._limits.remember(target.base_url, target.project_id, target.public_key, limits)
             for limit in limits:
                 self._metrics.upstream_rate_limits.labels(limit.scope).inc()

@@ -10,14 +10,24 @@ import zstandard
 from aiohttp import web
 
 from ..config import LimitsConfig
-from ..errors import HttpError
+from ..errors import HttpError, RelayError
 from ..units import format_size
 
 _CHUNK = 64 * 1024
 
 
+class ClientDisconnected(RelayError):
+    """The client closed the connection before sending the whole body: nothing to answer, and not our error."""
+
+    def __init__(self, received: int, expected: int | None) -> None:
+        super().__init__(f"client disconnected after {received} of {expected or 'unknown'} body bytes")
+        self.received = received
+        self.expected = expected
+
+
 async def read_body(request: web.Request, limits: LimitsConfig) -> bytes:
-    """The request body, decoded; 413 past `max_body_size` or `max_decompressed_size`, 415 for unknown encodings."""
+    """The request body, decoded; 413 past `max_body_size` or `max_decompressed_size`, 415 for unknown encodings,
+    ClientDisconnected if the client goes away before sending all of it."""
     limit = limits.max_body_size
     if request.content_length is not None and request.content_length > limit:
         raise HttpError(
@@ -25,11 +35,14 @@ async def read_body(request: web.Request, limits: LimitsConfig) -> bytes:
         )
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        total += len(chunk)
-        if total > limit:
-            raise HttpError(413, f"request body exceeds limits.max_body_size ({format_size(limit)})")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_chunked(_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise HttpError(413, f"request body exceeds limits.max_body_size ({format_size(limit)})")
+            chunks.append(chunk)
+    except ConnectionError:  # aiohttp's "Connection lost" (or a reset) while the body was still arriving
+        raise ClientDisconnected(total, request.content_length) from None
     data = b"".join(chunks)
     encodings = [
         e.strip().lower()

@@ -10,12 +10,15 @@ from aiohttp.typedefs import Handler
 
 from ..errors import HttpError
 from ..logs import log_event, log_failure
+from .body import ClientDisconnected
 from .cors import add_cors_headers
 from .state import STATE
 
 logger = logging.getLogger("relay.http")
 
 _PASS_HEADERS = ("Allow", "Retry-After")
+# The `status` label of a request whose client went away mid-body: no status was ever sent (nginx logs 499).
+CLIENT_ABORT = "client_abort"
 
 
 @web.middleware
@@ -23,8 +26,14 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Render errors as `{"detail": ...}`, add CORS on /api/, and count requests by endpoint and status."""
     started = time.perf_counter()
     response: web.StreamResponse
+    status: str | None = None
     try:
         response = await handler(request)
+    except ClientDisconnected as exc:  # routine on flaky networks: counted, never an error
+        log_event(logger, logging.DEBUG, "client disconnected mid-body", endpoint=_endpoint(request),
+                  received=exc.received, expected=exc.expected)  # fmt: skip
+        response = web.Response(status=499)  # written to a closed connection: nobody reads it
+        status = CLIENT_ABORT
     except HttpError as exc:
         response = web.json_response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
         if exc.status >= 500:  # (the route, not the path: a path is the client's text)
@@ -41,7 +50,7 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
         add_cors_headers(request, response)
     route = request.match_info.route
     endpoint = route.name or "unmatched"
-    status = str(response.status)
+    status = status or str(response.status)
     metrics = request.app[STATE].metrics
     metrics.requests_by(endpoint, status).inc()
     metrics.request_duration_by(endpoint, status).observe(time.perf_counter() - started)

@@ -11,6 +11,15 @@ from .header import RateLimit
 ScopeKey = tuple[str, str, str]
 
 
+def scope_key(base_url: str, project_id: str, public_key: str, scope: str) -> ScopeKey:
+    """Where a limit of this scope, learned through this target, is kept."""
+    if scope == "key":
+        return (base_url, project_id, public_key)
+    if scope == "project":
+        return (base_url, project_id, "")
+    return (base_url, "", "")  # organization, and scopes we don't know: the widest is the safe reading
+
+
 @dataclass(frozen=True, slots=True)
 class ActiveLimit:
     """A remembered limit and the monotonic time it ends."""
@@ -33,12 +42,7 @@ class RateLimitCache:
         for limit in limits:
             if limit.retry_after <= 0:
                 continue
-            if limit.scope == "key":
-                key: ScopeKey = (base_url, project_id, public_key)
-            elif limit.scope == "project":
-                key = (base_url, project_id, "")
-            else:  # organization, and scopes we don't know: the widest is the safe reading
-                key = (base_url, "", "")
+            key = scope_key(base_url, project_id, public_key, limit.scope)
             until = now + limit.retry_after
             current = [a for a in self._limits.get(key, []) if a.until > now]
             if any(a.limit.categories == limit.categories and a.until >= until for a in current):

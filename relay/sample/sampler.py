@@ -13,12 +13,17 @@ trace) where it has the field, and the event otherwise.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
 from ..config import SamplingConfig, SamplingRule
 from ..envelope.event import EventView
+from ..filter.fields import scalar_text, tags
+from ..filter.guard import rule_failed
+
+logger = logging.getLogger("relay.sample")
 
 TRACE_CATEGORIES = frozenset({"transaction", "span", "profile", "profile_chunk"})
 _RANDOM_BITS = 56
@@ -53,7 +58,7 @@ def trace_random(trace: Any, event: dict[str, Any] | None) -> float | None:
         rand = trace.get("sample_rand")
         try:
             value = float(rand) if isinstance(rand, str | int | float) and not isinstance(rand, bool) else None
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or an int too large for a float
             value = None
         if value is not None and 0.0 <= value < 1.0:
             return value
@@ -74,12 +79,20 @@ def needs_event(config: SamplingConfig) -> bool:
 
 
 def decide(config: SamplingConfig, category: str, value: float, event: dict[str, Any] | None, trace: Any) -> Decision:
-    """The decision for an item of `category` whose random number is `value`."""
+    """The decision for an item of `category` whose random number is `value`.
+
+    A rule that raises on malformed event data doesn't match (logged by its id).
+    """
     sampled_as = "transaction" if category in TRACE_CATEGORIES else category
     for rule in config.rules:
         if rule.categories and sampled_as not in rule.categories:
             continue
-        if _matches(rule, sampled_as, event, trace):
+        try:
+            matched = _matches(rule, sampled_as, event, trace)
+        except Exception as exc:
+            rule_failed(logger, "sampling", rule.id, exc)
+            continue
+        if matched:
             return Decision(value < rule.rate, rule.id, rule.rate)
     rate = config.rate_for(sampled_as)
     if rate is None and sampled_as in _ERROR_FALLBACK:
@@ -104,20 +117,17 @@ def _matches(rule: SamplingRule, category: str, event: dict[str, Any] | None, tr
         if patterns and not any(fnmatchcase(v, p) for p in patterns for v in values):
             return False
     if rule.tags:
-        tags = view.tags()
+        found = tags(view)
         for name, patterns in rule.tags:
-            value = tags.get(name)
+            value = found.get(name)
             if value is None or not any(fnmatchcase(value, p) for p in patterns):
                 return False
     return True
 
 
 def _values(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return [str(value)]
-    return []
+    text = None if isinstance(value, bool) else scalar_text(value)
+    return [] if text is None else [text]
 
 
 __all__ = ["TRACE_CATEGORIES", "Decision", "decide", "needs_event", "random_from_hex", "trace_random"]

@@ -237,6 +237,23 @@ def test_nan_durations_are_problems(key: str) -> None:
     only_problem(problems_of(text), f"{key}:")
 
 
+def test_max_rate_limit_defaults_to_an_hour_and_takes_a_duration() -> None:
+    """`upstream.max_rate_limit` caps limits the upstream announces: 1h unless set, in any duration form."""
+    assert parse("").upstream.max_rate_limit == 3600.0
+    assert parse("upstream: {max_rate_limit: 10m}").upstream.max_rate_limit == 600.0
+    assert parse("upstream: {max_rate_limit: 90}").upstream.max_rate_limit == 90.0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("forever", 'expected a duration like "30s"'), ("0", "expected a duration above zero"), (".inf", "non-negative")],
+)
+def test_invalid_max_rate_limit_names_file_and_key(value: str, message: str) -> None:
+    """A bad ceiling is a problem naming the file and `upstream.max_rate_limit`."""
+    problem = only_problem(problems_of(f"upstream: {{max_rate_limit: {value}}}"), "max_rate_limit")
+    assert problem.startswith("relay.yml: upstream.max_rate_limit: ") and message in problem
+
+
 # -- problems: all at once, with file and key path -------------------------------------------------
 
 
@@ -458,6 +475,7 @@ def test_example_config_loads_cleanly() -> None:
     assert [p.id for p in config.projects] == [42]
     assert config.shutdown_timeout == 10.0
     assert math.isclose(config.upstream.batch.linger, 0.002)
+    assert config.upstream.max_rate_limit == 3600.0
 
 
 def test_example_config_honours_its_env_vars() -> None:
