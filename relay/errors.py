@@ -21,6 +21,10 @@ class EnvelopeError(RelayError):
     """A payload could not be parsed as a Sentry envelope or event."""
 
 
+class TooManyItems(EnvelopeError):
+    """An envelope holds more items than `limits.max_envelope_items` (answered with 413)."""
+
+
 class InvalidItemJson(EnvelopeError):
     """An item payload that must be JSON is not; `reason` is the parser's message."""
 

@@ -368,9 +368,12 @@ class _Reader:
             "max_event_size",
             "max_attachment_size",
         )
-        data = self.mapping(raw, path, names)
+        data = self.mapping(raw, path, (*names, "max_envelope_items"))
         d = LimitsConfig()
-        return LimitsConfig(**{name: self.field(data, path, name, positive_size, getattr(d, name)) for name in names})
+        return LimitsConfig(
+            **{name: self.field(data, path, name, positive_size, getattr(d, name)) for name in names},
+            max_envelope_items=self.field(data, path, "max_envelope_items", int_range(1, 10**6), d.max_envelope_items),
+        )
 
     def queue(self, raw: Any, path: str) -> QueueConfig:
         data = self.mapping(raw, path, ("max_envelopes", "max_bytes"))

@@ -205,6 +205,8 @@ class LimitsConfig:
     max_envelope_size: int = 100 * 1024**2
     max_event_size: int = 1024**2
     max_attachment_size: int = 100 * 1024**2
+    # Items per envelope: an SDK sends a handful (up to 100 sessions); a tiny compressed body can hold 400,000.
+    max_envelope_items: int = 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import EnvelopeError, InvalidItemJson
+from ..errors import EnvelopeError, InvalidItemJson, TooManyItems
 from .categories import category_of, dependent_types
 
 
@@ -90,8 +90,10 @@ class Envelope:
         return b"".join(parts)
 
 
-def parse_envelope(data: bytes) -> Envelope:
-    """Parse envelope bytes; raise EnvelopeError saying exactly what is wrong."""
+def parse_envelope(data: bytes, max_items: int | None = None) -> Envelope:
+    """Parse envelope bytes; raise EnvelopeError saying exactly what is wrong, TooManyItems (a subclass) as soon
+    as an item past `max_items` begins: a small compressed body can hold hundreds of thousands of tiny items,
+    and none of those past the limit is ever parsed or allocated."""
     if not data.strip():
         raise EnvelopeError("envelope is empty")
     end = data.find(b"\n")
@@ -107,6 +109,8 @@ def parse_envelope(data: bytes) -> Envelope:
         if not line.strip():  # tolerate blank lines between and after items
             pos = size if end < 0 else end + 1
             continue
+        if max_items is not None and index >= max_items:
+            raise TooManyItems(f"envelope holds more than {max_items} items (limits.max_envelope_items)")
         item_headers = _parse_header(line, f"item {index} header")
         item_type = item_headers.get("type")
         if not isinstance(item_type, str) or not item_type:

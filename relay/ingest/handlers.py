@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..envelope import Envelope, parse_envelope
-from ..errors import EnvelopeError, HttpError
+from ..errors import EnvelopeError, HttpError, TooManyItems
 from .auth import Auth, auth_from_envelope_dsn, auth_from_request, check_envelope_dsn
 from .body import read_body
 from .cors import origin_allowed, preflight_response
@@ -145,7 +145,9 @@ def _parse(body: bytes, state: RelayState) -> Envelope:
     if len(body) > limit:
         raise HttpError(413, f"envelope of {len(body)} bytes exceeds limits.max_envelope_size")
     try:
-        return parse_envelope(body)
+        return parse_envelope(body, state.config.limits.max_envelope_items)
+    except TooManyItems as exc:
+        raise HttpError(413, str(exc)) from None
     except EnvelopeError as exc:
         raise HttpError(400, f"invalid envelope: {exc}") from None
 

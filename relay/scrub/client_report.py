@@ -4,8 +4,9 @@ The format is Sentry's `ClientReport`: an optional `timestamp` (Unix seconds or 
 four lists (`discarded_events`, `rate_limited_events`, `filtered_events`, `filtered_sampling_events`) of
 `{"reason", "category", "quantity"}`. They hold counts, not personal data, so instead of scanning them we
 keep only those fields, and only where `reason` and `category` are short names (`before_send`, `log_byte`,
-`Sampled:3,4`) no rule would touch and `quantity` is a count. Everything else is dropped and reported as a
-redaction by `client_report.schema`, so it shows in the metrics and the audit log like any other.
+`Sampled:3,4`) no rule would touch and `quantity` is a count, and at most MAX_ENTRIES entries per list.
+Everything else is dropped and reported as a redaction by `client_report.schema`, so it shows in the metrics
+and the audit log like any other.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ _ROOT = "@client_report"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:,-]{0,63}")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)?")
 _MAX_QUANTITY = 2**32 - 1  # Sentry reads quantities as u32
+# Entries per list: an SDK sends one per (reason, category), a few dozen; past this the rest is dropped unread.
+MAX_ENTRIES = 1000
 
 
 def clean_client_report(payload: Any, scrubber: Scrubber) -> tuple[dict[str, Any], list[Redaction]]:
@@ -41,8 +44,9 @@ def clean_client_report(payload: Any, scrubber: Scrubber) -> tuple[dict[str, Any
             if not isinstance(value, list):
                 dropped[key] = None
                 continue
-            kept = [outcome for outcome in (_outcome(entry, scrubber) for entry in value) if outcome is not None]
-            if len(kept) < len(value) or any(len(entry) != 3 for entry in value if isinstance(entry, dict)):
+            entries = value[:MAX_ENTRIES]
+            kept = [outcome for outcome in (_outcome(entry, scrubber) for entry in entries) if outcome is not None]
+            if len(kept) < len(value) or any(len(entry) != 3 for entry in entries if isinstance(entry, dict)):
                 dropped[key] = None
             clean[key] = kept
         else:
