@@ -15,6 +15,7 @@ from . import eventloop
 from .admin import start_admin
 from .app import build_spool, create_app
 from .config import Config
+from .coredumps import forbid_core_dumps
 from .ingest import STATE, RelayState
 from .logs import log_event
 from .spool import Spool
@@ -34,6 +35,9 @@ async def serve(config: Config, role: WorkerRole | None = None) -> None:
     spool partition, and reports to the supervisor.
     """
     index, count = (role.index, role.count) if role is not None else (0, 1)
+    if not config.core_dumps:  # memory holds unscrubbed payloads: no core file of it (relay.coredumps)
+        for problem in forbid_core_dumps():
+            log_event(logger, logging.WARNING, "core dumps could not be turned off", problem=problem)
     own = partition_config(config, index, count)
     lock = hold_partition(own)
     app = create_app(own)

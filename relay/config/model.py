@@ -263,6 +263,7 @@ class Config:
     unknown_projects: UnknownProjects = UnknownProjects.REJECT
     shutdown_timeout: float = 10.0
     workers: int = 1  # processes sharing the listen port (`relay run --workers` overrides it)
+    core_dumps: bool = False  # a crash's core file would hold unscrubbed payloads: off unless opted in
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from .. import heap
 from ..config import Config
+from ..coredumps import forbid_core_dumps
 from ..envelope import Envelope, Item, JsonSummary, summarize_payloads
 from ..logs import configure_logging
 from .audit import ScrubReport
@@ -95,10 +96,13 @@ class _NicedContext(multiprocessing.context.SpawnContext):
     Process = _NicedProcess
 
 
-def _start_child(level: str, fmt: str, priority: int | None) -> None:
-    """Lower this process's priority (if the parent couldn't) and log like the parent."""
+def _start_child(level: str, fmt: str, priority: int | None, core_dumps: bool = False) -> None:
+    """Lower this process's priority (if the parent couldn't), log like the parent and, unless opted in, dump no
+    core (a spawned process is dumpable again: relay.coredumps)."""
     _set_priority(0, priority)
     configure_logging(level, fmt)
+    if not core_dumps:
+        forbid_core_dumps()
 
 
 def scrub_job(job: Job) -> Result:
@@ -130,7 +134,7 @@ def make_pool(config: Config) -> ProcessPoolExecutor:
         max_workers=1,
         mp_context=_NicedContext(),
         initializer=_start_child,
-        initargs=(config.log.level, config.log.format, _child_priority()),
+        initargs=(config.log.level, config.log.format, _child_priority(), config.core_dumps),
     )
 
 
