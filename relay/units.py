@@ -32,19 +32,26 @@ _SIZE_UNITS = {
 }
 
 
+_MAX_DURATION = 100 * 365 * 86400.0  # a century: past it a duration is a typo (and past 1e308, not a float)
+
+
 def parse_duration(value: object) -> float:
-    """Return seconds for `10s`, `250ms`, `1m`, `1h`, `1d` or a bare number of seconds."""
+    """Return seconds for `10s`, `250ms`, `1m`, `1h`, `1d` or a bare number of seconds (at most a century)."""
     if isinstance(value, bool):
         raise ValueError(f'expected a duration like "30s", got {value!r}')
+    if isinstance(value, int) and not -_MAX_DURATION <= value <= _MAX_DURATION:
+        raise ValueError("expected a duration of at most 100 years, got a number that long")  # (never its digits)
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"expected a non-negative duration, got {value!r}")
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    raise ValueError(f'expected a duration like "30s", got {value!r}')
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    else:
+        raise ValueError(f'expected a duration like "30s", got {str(value)[:40]!r}')
+    if seconds > _MAX_DURATION:
+        raise ValueError(f"expected a duration of at most 100 years, got {str(value)[:40]!r}")
+    return seconds
 
 
 def parse_size(value: object) -> int:
@@ -52,15 +59,18 @@ def parse_size(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f'expected a size like "10MiB", got {value!r}')
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"expected a non-negative size, got {value!r}")
+        if not 0 <= value <= _MAX_SIZE:
+            raise ValueError("expected a size from 0 to 1 EiB")  # (never a huge number's digits)
         return value
-    if isinstance(value, str):
-        match = _SIZE.match(value)
-        if match:
-            unit = (match.group(2) or "").lower()
-            return int(float(match.group(1)) * _SIZE_UNITS[unit])
-    raise ValueError(f'expected a size like "10MiB", got {value!r}')
+    if isinstance(value, str) and (match := _SIZE.match(value)):
+        size = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
+        if not size <= _MAX_SIZE:
+            raise ValueError(f"expected a size of at most 1 EiB, got {value[:40]!r}")
+        return int(size)
+    raise ValueError(f'expected a size like "10MiB", got {str(value)[:40]!r}')
+
+
+_MAX_SIZE = 2**60  # 1 EiB: past it a size is a typo (and past 1e308, not a float)
 
 
 def format_size(size: int) -> str:

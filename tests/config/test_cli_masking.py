@@ -68,3 +68,13 @@ def test_run_with_a_broken_dsn_masks_it(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "upstream_dsn" in done.stderr
     assert not any(secret in done.stderr + done.stdout for secret in SECRETS), done.stderr
+
+
+def test_absurd_numbers_are_config_problems_not_crashes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 400-digit duration or size is reported with its key, not a traceback (and not its 400 digits)."""
+    huge = "9" * 400
+    text = f"shutdown_timeout: {huge}\nlimits: {{max_body_size: {huge}MiB}}\nqueue: {{max_bytes: {huge}}}\n"
+    assert main(["check-config", "--config", _write(tmp_path, text)]) == 2
+    err = capsys.readouterr().err
+    assert "shutdown_timeout" in err and "limits.max_body_size" in err and "queue.max_bytes" in err
+    assert "9" * 60 not in err
