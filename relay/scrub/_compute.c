@@ -64,11 +64,36 @@ spans_init(Spans *s)
     s->cap = 8;
 }
 
+/* plans.MAX_SPANS: the matches one string may have. A string of tens of thousands of e-mail addresses is an attack
+ * (each span is compared with the kept ones), not an event: it fails closed, the item dropped as scrub_failed. */
+#define RELAY_MAX_SPANS 4096
+#define RELAY_MAX_SPANS_TEXT "4096"
+
+/* Raise plans.ScrubError(message) (imported once). */
+static void
+relay_scrub_error(const char *message)
+{
+    static PyObject *scrub_error = NULL;
+    if (scrub_error == NULL) {
+        PyObject *plans = PyImport_ImportModule("relay.scrub.plans");
+        scrub_error = plans == NULL ? NULL : PyObject_GetAttrString(plans, "ScrubError");
+        Py_XDECREF(plans);
+        if (scrub_error == NULL)
+            return; /* (the import's error stands) */
+    }
+    PyErr_SetString(scrub_error, message);
+}
+
+
 int
 relay_spans_add(Spans *s, Py_ssize_t start, Py_ssize_t end, PyObject *info)
 {
     if (relay_check_info(info) < 0)
         return -1;
+    if (s->size >= RELAY_MAX_SPANS) { /* plans.MAX_SPANS: a hostile string of matches fails closed, quickly */
+        relay_scrub_error("more than " RELAY_MAX_SPANS_TEXT " matches in one string");
+        return -1;
+    }
     if (s->size == s->cap) {
         Span *items = relay_grow(s->items, s->local, &s->cap, sizeof(Span));
         if (items == NULL)
@@ -318,30 +343,62 @@ done:
     return result;
 }
 
-/* Drop spans that touch a placeholder an earlier pass wrote (scrubbing stays idempotent). */
+/* Drop spans that touch a placeholder an earlier pass wrote (scrubbing stays idempotent). The placeholders are
+ * found in one pass and don't overlap, so their ends rise with their starts: each span looks for the first one
+ * that ends after it starts (a binary search), O((placeholders + spans) log placeholders). */
 static int
 drop_written(Spans *spans, const Text *t)
 {
-    char *keep = PyMem_Malloc(spans->size);
-    if (keep == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    memset(keep, 1, spans->size);
+    Py_ssize_t count = 0, cap = 0;
+    Py_ssize_t *bounds = NULL; /* start, end pairs */
+    int failed = -1;
+    char *keep = NULL;
     for (Py_ssize_t i = 0; i < t->size; i++) {
         if (at(t, i) != '[')
             continue;
         Py_ssize_t end = placeholder_at(t, i);
         if (end < 0)
             continue;
-        for (Py_ssize_t j = 0; j < spans->size; j++)
-            if (spans->items[j].start < end && i < spans->items[j].end)
-                keep[j] = 0;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            Py_ssize_t *grown = PyMem_Realloc(bounds, sizeof(Py_ssize_t) * 2 * (size_t)cap);
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            bounds = grown;
+        }
+        bounds[2 * count] = i;
+        bounds[2 * count + 1] = end;
+        count++;
         i = end - 1;
     }
+    if (count == 0) {
+        failed = 0;
+        goto done;
+    }
+    keep = PyMem_Malloc(spans->size);
+    if (keep == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < spans->size; j++) {
+        Py_ssize_t low = 0, high = count; /* the first placeholder whose end > the span's start */
+        while (low < high) {
+            Py_ssize_t mid = low + (high - low) / 2;
+            if (bounds[2 * mid + 1] > spans->items[j].start)
+                high = mid;
+            else
+                low = mid + 1;
+        }
+        keep[j] = !(low < count && bounds[2 * low] < spans->items[j].end);
+    }
     spans_filter(spans, keep);
+    failed = 0;
+done:
+    PyMem_Free(bounds);
     PyMem_Free(keep);
-    return 0;
+    return failed;
 }
 
 /* Drop the spans of keep rules once they have won their overlaps: what they cover is written as it was. */

@@ -338,12 +338,18 @@ relay_family_spans(Walker *self, PyObject *text, const Text *t, PyObject *family
             starts = Py_None;
         }
     }
-    Py_ssize_t done_at = 0;
+    Py_ssize_t done_at = 0, tried = 0;
     for (Py_ssize_t r = 0; r < ranges.size; r++) {
         Py_ssize_t high = ranges.items[r].high;
         Py_ssize_t pos = ranges.items[r].low > done_at ? ranges.items[r].low : done_at;
         while (pos < high) {
             Py_ssize_t next;
+            if (++tried % 64 == 0) { /* the time bound inside one string, not only between them (and pauses) */
+                PyObject *checked = PyObject_CallNoArgs(self->checkpoint);
+                if (checked == NULL)
+                    goto done;
+                Py_DECREF(checked);
+            }
             PyObject *match = next_match(pattern, starts, scan, haystack, text, t, pos, high, &next);
             if (match == NULL)
                 goto done;

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +28,7 @@ from .plans import (
     _REMOVE,
     _REPLACE,
     _UNCHANGED,
+    MAX_SPANS,
     Remark,
     ScrubError,
     _Family,
@@ -64,11 +67,13 @@ class Compute:
     _pause: float
     _last_pause: float
     _deadline: float
+    _time_limit: float
     _hash_key: bytes
     _order: dict[int, int]
     _infos: dict[int, tuple[Any, ...]]
     _key_names: dict[tuple[tuple[Rule, ...], str], Rule | None]
     _compiled: Callable[[str, _Plan], _Result] | None
+    _checkpoint: Callable[[], None]
 
     def _yield_gil(self) -> None:
         now = time.perf_counter()
@@ -132,14 +137,17 @@ class Compute:
                 value = match.group(2)
                 if key_rule is not None and not PLACEHOLDER.fullmatch(value) and not _TEMPLATE.fullmatch(value):
                     spans.append((match.start(2), match.end(2), key_rule))
+        if len(spans) > MAX_SPANS:
+            raise ScrubError(f"more than {MAX_SPANS} matches in one string")
         return spans
 
     def _result(self, text: str, spans: list[tuple[int, int, Rule]], plan: _Plan) -> _Result:
         """The string's new value and remarks from the spans the rules found (the earlier rule wins overlaps)."""
         if "[" in text:  # never scrub inside a placeholder an earlier pass wrote (idempotency)
             written = [m.span() for m in PLACEHOLDER.finditer(text)]
-            if written:
-                spans = [s for s in spans if not any(s[0] < b and a < s[1] for a, b in written)]
+            if written:  # (they don't overlap: their ends rise with their starts, so one bisect per span)
+                ends = [b for _, b in written]
+                spans = [s for s in spans if not _touches(written, ends, s[0], s[1])]
                 if not spans:
                     return _UNCHANGED
         if plan.keep_rules:
@@ -209,10 +217,13 @@ class Compute:
                     haystack = text.lower()  # ASCII only: positions don't move
                 else:
                     starts = None
-        done = 0
+        done = tried = 0
         for low, high in ranges:
             pos = low if low > done else done
             while pos < high:
+                tried += 1
+                if tried % 64 == 0:  # the time bound inside one string (as the C compute does)
+                    self._checkpoint()
                 if starts is not None:
                     # Try the combined regex only where a match can begin: the same leftmost match as
                     # `pattern.search`, without running every alternative at every position in between.
@@ -271,7 +282,9 @@ class Compute:
 
     def _pattern_spans(self, rule: Rule, text: str) -> list[tuple[int, int, Rule]]:
         assert rule.pattern is not None
-        remaining = max(0.001, self._deadline - time.perf_counter())
+        # (outside a scrub, as in `relay rules explain`, there is no deadline: the configured bound applies)
+        deadline = self._deadline if self._deadline != math.inf else time.perf_counter() + self._time_limit
+        remaining = max(0.001, deadline - time.perf_counter())
         try:
             return [
                 (m.start(rule.group), m.end(rule.group), rule)
@@ -346,6 +359,12 @@ def _alternative(
         begin, finish = own.span("secret") if detector.has_secret_group else own.span()
         return begin, finish, own.end(), rule
     return None
+
+
+def _touches(written: list[tuple[int, int]], ends: list[int], start: int, end: int) -> bool:
+    """Whether [start, end) overlaps one of the `written` spans (sorted, not overlapping; `ends` their ends)."""
+    index = bisect_right(ends, start)
+    return index < len(written) and written[index][0] < end
 
 
 def _key_values(text: str) -> list[re.Match[str]]:

@@ -7,6 +7,7 @@ Every change is recorded in Sentry's `_meta` format: `[rule_id, type, start, end
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -102,7 +103,7 @@ class Scrubber(Planner, Compute):
         self._key_names: dict[tuple[tuple[Rule, ...], str], Rule | None] = {}
         self._cached = 0
         self._root = self._make_plan("", "")
-        self._deadline = 0.0
+        self._deadline = math.inf  # set for each scrub, and no bound between them (see _checkpoint)
         self._containers = 0
         # Values found sensitive in this payload: original -> (replacement, rule id, remark type).
         self._found: dict[str, tuple[str, str, str]] | None = None
@@ -156,7 +157,10 @@ class Scrubber(Planner, Compute):
         plan = self._root_plan(root)
         if plan.keep or plan.dead:
             return payload
-        return self._walk(payload, plan, [], meta, 0, None)
+        try:
+            return self._walk(payload, plan, [], meta, 0, None)
+        finally:
+            self._deadline = math.inf
 
     def scrub_event(
         self, event: dict[str, Any], remarks: dict[str, Any] | None = None, time_limit: float | None = None
@@ -212,7 +216,10 @@ class Scrubber(Planner, Compute):
         plan = self._root_plan(root)
         if plan.keep or not plan.scan:
             return text
-        result = self._compute(text, plan)
+        try:
+            result = self._compute(text, plan)
+        finally:
+            self._deadline = math.inf
         if result is _UNCHANGED:
             return text
         if remarks is not None:

@@ -163,6 +163,9 @@ class _Result:
 
 
 _UNCHANGED = _Result("", [])
+# The matches one string may have (the C compute's RELAY_MAX_SPANS): a hostile string of tens of thousands of
+# addresses fails closed (ScrubError: the item is dropped as scrub_failed) instead of costing quadratic time.
+MAX_SPANS = 4096
 _MIN_DETECTOR_LENGTH = 5  # no built-in detector matches fewer characters
 
 
