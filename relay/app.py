@@ -18,6 +18,7 @@ from .config import Config
 from .filter import FilterStage
 from .forward import Forwarder, Upstream, UpstreamRouter
 from .ingest import STATE, IngestService, ProjectIndex, RelayState, add_routes, relay_middleware
+from .ingest.body import INFLIGHT, InflightBudget
 from .logs import log_event
 from .metrics import Metrics
 from .outcomes import Outcome, Outcomes, Reason
@@ -139,6 +140,7 @@ def create_app(
         handler_args={"auto_decompress": False, "access_log": None},
     )
     app[STATE] = state
+    app[INFLIGHT] = InflightBudget(config.limits.max_inflight_bytes)
     add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -369,6 +369,7 @@ class _Reader:
             "max_envelope_size",
             "max_event_size",
             "max_attachment_size",
+            "max_inflight_bytes",
         )
         data = self.mapping(raw, path, (*names, "max_envelope_items"))
         d = LimitsConfig()

@@ -207,6 +207,8 @@ class LimitsConfig:
     max_attachment_size: int = 100 * 1024**2
     # Items per envelope: an SDK sends a handful (up to 100 sessions); a tiny compressed body can hold 400,000.
     max_envelope_items: int = 1000
+    # Bytes of request bodies (as read and as decompressed) held at once across requests; past it: 503.
+    max_inflight_bytes: int = 160 * 1024**2
 
 
 @dataclass(frozen=True, slots=True)

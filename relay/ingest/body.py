@@ -1,9 +1,20 @@
-"""Reading request bodies within limits, and undoing Content-Encoding without decompression bombs."""
+"""Reading request bodies within limits, and undoing Content-Encoding without decompression bombs.
+
+Every body's bytes, as read and as decompressed, are drawn from one budget shared by all requests
+(`limits.max_inflight_bytes`, InflightBudget) and given back when the request is answered: when it is spent the
+request gets 503 with Retry-After, so parallel near-limit bodies can't take the process past its memory limit.
+Decompression of a body over 64 KiB runs on a worker thread, so a bomb doesn't hold the event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
+import threading
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 import brotli
 import zstandard
@@ -11,9 +22,83 @@ from aiohttp import web
 
 from ..config import LimitsConfig
 from ..errors import HttpError, RelayError
+from ..logs import log_event
 from ..units import format_size
 
+logger = logging.getLogger("relay.http")
+
 _CHUNK = 64 * 1024
+_THREADED = 64 * 1024  # compressed bodies past this are decompressed off the event loop
+_STEP = 1024 * 1024  # decompressed output is metered in steps of this
+
+
+class Busy(HttpError):
+    """The in-flight budget is spent: 503 with Retry-After (not an error of the relay's: not logged as one)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            503,
+            f"too many request bytes in flight (limits.max_inflight_bytes, {format_size(limit)}): retry shortly",
+            {"Retry-After": "2"},
+        )
+
+
+class InflightBudget:
+    """Bytes of request bodies held at once, across requests and threads; logs a spent budget once per episode."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+        self._spent = False
+
+    def take(self, size: int) -> None:
+        """Draw `size` bytes, or raise Busy."""
+        with self._lock:
+            if self.used + size > self.limit:
+                first, self._spent = not self._spent, True
+            else:
+                self.used += size
+                return
+        if first:
+            log_event(logger, logging.WARNING, "in-flight byte budget spent, refusing with 503", limit=self.limit)
+        raise Busy(self.limit)
+
+    def give(self, size: int) -> None:
+        """Return `size` bytes."""
+        with self._lock:
+            self.used -= size
+            if self._spent and self.used <= self.limit // 2:
+                self._spent = False
+
+
+INFLIGHT = web.AppKey("relay_inflight", InflightBudget)
+# The bytes a request drew (request[_HELD]), given back once it is answered.
+_HELD: Any = web.RequestKey("relay_inflight_held", int) if hasattr(web, "RequestKey") else "relay_inflight_held"
+
+
+def release(request: web.BaseRequest) -> None:
+    """Give back what this request drew from the in-flight budget (the middleware calls it after answering)."""
+    budget = request.app.get(INFLIGHT) if isinstance(request, web.Request) else None
+    held = request.get(_HELD, 0)
+    if budget is not None and held:
+        budget.give(held)
+        request[_HELD] = 0
+
+
+def _meter(request: web.Request) -> Callable[[int], None]:
+    """`draw(n)`: take n more bytes for this request from the app's budget (thread-safe; no budget: free)."""
+    budget = request.app.get(INFLIGHT)
+    lock = threading.Lock()
+
+    def draw(size: int) -> None:
+        if budget is None or size <= 0:
+            return
+        budget.take(size)
+        with lock:
+            request[_HELD] = request.get(_HELD, 0) + size
+
+    return draw
 
 
 class ClientDisconnected(RelayError):
@@ -35,11 +120,13 @@ async def read_body(request: web.Request, limits: LimitsConfig) -> bytes:
         )
     chunks: list[bytes] = []
     total = 0
+    draw = _meter(request)
     try:
         async for chunk in request.content.iter_chunked(_CHUNK):
             total += len(chunk)
             if total > limit:
                 raise HttpError(413, f"request body exceeds limits.max_body_size ({format_size(limit)})")
+            draw(len(chunk))
             chunks.append(chunk)
     except ConnectionError:  # aiohttp's "Connection lost" (or a reset) while the body was still arriving
         raise ClientDisconnected(total, request.content_length) from None
@@ -50,24 +137,29 @@ async def read_body(request: web.Request, limits: LimitsConfig) -> bytes:
         if e.strip() and e.strip().lower() not in ("identity", "utf-8")
     ]
     for encoding in reversed(encodings):
-        data = decompress(encoding, data, limits.max_decompressed_size)
+        if len(data) > _THREADED:
+            data = await asyncio.to_thread(decompress, encoding, data, limits.max_decompressed_size, draw)
+        else:
+            data = decompress(encoding, data, limits.max_decompressed_size, draw)
     return data
 
 
-def decompress(encoding: str, data: bytes, limit: int) -> bytes:
-    """Decode one content coding, stopping with 413 once output passes `limit` bytes."""
+def decompress(encoding: str, data: bytes, limit: int, draw: Callable[[int], None] | None = None) -> bytes:
+    """Decode one content coding, stopping with 413 once output passes `limit` bytes; `draw(n)` is told of each
+    step of output as it grows (the in-flight budget), and may raise to stop it."""
+    draw = draw or _free
     try:
         if encoding in ("gzip", "x-gzip"):
-            return _inflate(data, limit, zlib.MAX_WBITS | 16)
+            return _inflate(data, limit, zlib.MAX_WBITS | 16, draw)
         if encoding == "deflate":
             try:
-                return _inflate(data, limit, zlib.MAX_WBITS)
+                return _inflate(data, limit, zlib.MAX_WBITS, draw)
             except zlib.error:  # some clients send raw deflate without the zlib wrapper
-                return _inflate(data, limit, -zlib.MAX_WBITS)
+                return _inflate(data, limit, -zlib.MAX_WBITS, draw)
         if encoding == "br":
-            return _unbrotli(data, limit)
+            return _unbrotli(data, limit, draw)
         if encoding == "zstd":
-            return _unzstd(data, limit)
+            return _unzstd(data, limit, draw)
     except (zlib.error, brotli.error, zstandard.ZstdError, EOFError) as exc:
         raise HttpError(400, f"body is not valid {encoding}: {exc}") from None
     raise HttpError(415, f"unsupported Content-Encoding {encoding!r}; use gzip, deflate, br or zstd")
@@ -77,41 +169,57 @@ def _too_big(limit: int) -> HttpError:
     return HttpError(413, f"decompressed body exceeds limits.max_decompressed_size ({format_size(limit)})")
 
 
-def _inflate(data: bytes, limit: int, wbits: int) -> bytes:
+def _free(size: int) -> None:
+    """No budget to draw from."""
+
+
+def _inflate(data: bytes, limit: int, wbits: int, draw: Callable[[int], None]) -> bytes:
     out = bytearray()
     pending = data
     while pending:
         inflater = zlib.decompressobj(wbits)
         while pending:
-            out += inflater.decompress(pending, limit + 1 - len(out))
+            before = len(out)
+            out += inflater.decompress(pending, min(_STEP, limit + 1 - len(out)))
             if len(out) > limit:
                 raise _too_big(limit)
+            draw(len(out) - before)
             pending = inflater.unconsumed_tail
             if inflater.eof:
                 break
             if not pending:
+                before = len(out)
                 out += inflater.flush(limit + 1 - len(out))
                 if len(out) > limit:
                     raise _too_big(limit)
+                draw(len(out) - before)
                 if not inflater.eof:
                     raise zlib.error("truncated stream")
         pending = inflater.unused_data if wbits & 16 else b""  # gzip allows concatenated members
+    draw(len(out))  # the copy bytes() makes
     return bytes(out)
 
 
-def _unbrotli(data: bytes, limit: int) -> bytes:
+def _unbrotli(data: bytes, limit: int, draw: Callable[[int], None]) -> bytes:
     decoder = brotli.Decompressor()
-    out = bytearray(decoder.process(data, output_buffer_limit=limit + 1))
-    while len(out) <= limit and not decoder.can_accept_more_data() and not decoder.is_finished():
-        out += decoder.process(b"", output_buffer_limit=limit + 1 - len(out))
+    out = bytearray(decoder.process(data, output_buffer_limit=min(_STEP, limit + 1)))
+    draw(len(out))
+    # (with an output limit, the decoder keeps the input it hasn't decoded yet: empty calls drain it in steps)
+    while len(out) <= limit and not decoder.is_finished():
+        before = len(out)
+        out += decoder.process(b"", output_buffer_limit=min(_STEP, limit + 1 - len(out)))
+        if len(out) == before:
+            break  # no progress without more input: a truncated stream
+        draw(len(out) - before)
     if len(out) > limit:
         raise _too_big(limit)
     if not decoder.is_finished():
         raise brotli.error("truncated stream")
+    draw(len(out))  # the copy bytes() makes
     return bytes(out)
 
 
-def _unzstd(data: bytes, limit: int) -> bytes:
+def _unzstd(data: bytes, limit: int, draw: Callable[[int], None]) -> bytes:
     reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
     out = bytearray()
     while True:
@@ -121,4 +229,6 @@ def _unzstd(data: bytes, limit: int) -> bytes:
         out += chunk
         if len(out) > limit:
             raise _too_big(limit)
+        draw(len(chunk))
+    draw(len(out))  # the copy bytes() makes
     return bytes(out)

@@ -20,7 +20,7 @@ from multidict import CIMultiDictProxy
 
 from ..envelope import Envelope, Item
 from ..errors import HttpError
-from .body import _inflate, decompress
+from .body import _free, _inflate, decompress
 
 MINIDUMP_MAGIC = (b"MDMP", b"PMDM")
 
@@ -153,7 +153,7 @@ def _decode_store_body(body: bytes, max_event_size: int) -> dict[str, Any]:
             raise HttpError(400, "store body is neither JSON nor base64") from None
         if not data.lstrip().startswith(b"{"):
             try:
-                data = _inflate(data, max_event_size, zlib.MAX_WBITS)
+                data = _inflate(data, max_event_size, zlib.MAX_WBITS, _free)
             except zlib.error:
                 raise HttpError(400, "store body is neither JSON nor base64-encoded zlib JSON") from None
     return _json_object(data, "store body")

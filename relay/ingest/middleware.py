@@ -10,7 +10,7 @@ from aiohttp.typedefs import Handler
 
 from ..errors import HttpError
 from ..logs import log_event, log_failure
-from .body import ClientDisconnected
+from .body import Busy, ClientDisconnected, release
 from .cors import add_cors_headers
 from .state import STATE
 
@@ -29,6 +29,8 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     status: str | None = None
     try:
         response = await handler(request)
+    except Busy as exc:  # the in-flight budget, logged once per episode by the budget itself
+        response = web.json_response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
     except ClientDisconnected as exc:  # routine on flaky networks: counted, never an error
         log_event(logger, logging.DEBUG, "client disconnected mid-body", endpoint=_endpoint(request),
                   received=exc.received, expected=exc.expected)  # fmt: skip
@@ -46,6 +48,8 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         log_failure(logger, "unhandled error", exc, endpoint=_endpoint(request))
         response = web.json_response({"detail": "internal error"}, status=500)
+    finally:
+        release(request)  # the body's bytes go back to the in-flight budget
     if request.path.startswith("/api/"):
         add_cors_headers(request, response)
     route = request.match_info.route
