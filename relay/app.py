@@ -72,7 +72,7 @@ def build_quota_backend(config: Config, metrics: Metrics, clock: Clock) -> Quota
     return MemoryQuotaBackend(clock)
 
 
-def build_spool(config: Config, outcomes: Outcomes, clock: Clock) -> Spool:
+def build_spool(config: Config, outcomes: Outcomes, clock: Clock, metrics: Metrics | None = None) -> Spool:
     """The configured spool: durable SQLite (the default) or in memory."""
     if config.spool.backend == "memory":
         return MemorySpool(config.queue.max_envelopes, config.queue.max_bytes, clock)
@@ -81,7 +81,7 @@ def build_spool(config: Config, outcomes: Outcomes, clock: Clock) -> Spool:
         outcomes.record_entries(Outcome.DROPPED, Reason.EXPIRED, entries)
 
     spool = config.spool
-    return SqliteSpool(spool.path, spool.max_disk, spool.max_age, spool.fsync, clock, expired)
+    return SqliteSpool(spool.path, spool.max_disk, spool.max_age, spool.fsync, clock, expired, metrics=metrics)
 
 
 def create_app(
@@ -97,7 +97,7 @@ def create_app(
     metrics = Metrics()
     outcomes = Outcomes(metrics)
     limits = RateLimitCache(clock)
-    spool = spool or build_spool(config, outcomes, clock)
+    spool = spool or build_spool(config, outcomes, clock, metrics)
     upstream = upstream or UpstreamRouter(config.upstream)
     forwarder = Forwarder(spool, upstream, config.upstream, outcomes, limits, metrics, clock)
     quotas = build_quota_backend(config, metrics, clock)

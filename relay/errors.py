@@ -43,6 +43,11 @@ class HttpError(RelayError):
         self.headers = dict(headers or {})
 
 
+class Unavailable(HttpError):
+    """A 503 the relay answers while it protects itself (a spent in-flight budget, a full or lost spool): logged
+    once per episode by what refuses, not as an error per request."""
+
+
 class SpoolFull(RelayError):
     """The spool has no room for another envelope."""
 

@@ -136,6 +136,11 @@ class Metrics:
             "Envelopes settled and removed from the spool (its rate is the drain rate).",
             registry=r,
         )
+        self.spool_corrupt = Counter(
+            "relay_spool_corrupt_total",
+            "Corrupt spool files found at start-up: moved aside (the log names them) and salvaged.",
+            registry=r,
+        )
         self.upstream_outage = Gauge(
             "relay_upstream_outage",
             "1 while the upstream is considered down (probing one envelope at a time).",

@@ -118,6 +118,7 @@ def _start_adopting(config: Config, count: int, state: RelayState) -> asyncio.Ta
             dataclasses.replace(config, spool=dataclasses.replace(config.spool, path=str(path))),
             state.outcomes,
             state.clock,
+            state.metrics,
         )
 
     adopt = adopt_orphans(config.spool.path, count, state.spool, open_partition)

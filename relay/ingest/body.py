@@ -21,7 +21,7 @@ import zstandard
 from aiohttp import web
 
 from ..config import LimitsConfig
-from ..errors import HttpError, RelayError
+from ..errors import HttpError, RelayError, Unavailable
 from ..logs import log_event
 from ..units import format_size
 
@@ -32,7 +32,7 @@ _THREADED = 64 * 1024  # compressed bodies past this are decompressed off the ev
 _STEP = 1024 * 1024  # decompressed output is metered in steps of this
 
 
-class Busy(HttpError):
+class Busy(Unavailable):
     """The in-flight budget is spent: 503 with Retry-After (not an error of the relay's: not logged as one)."""
 
     def __init__(self, limit: int) -> None:

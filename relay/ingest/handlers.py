@@ -125,8 +125,8 @@ async def handle_live(request: web.Request) -> web.Response:
 
 
 async def handle_ready(request: web.Request) -> web.Response:
-    """Readiness: false while starting and while draining for shutdown."""
-    ready = request.app[STATE].ready
+    """Readiness: false while starting, while draining for shutdown, and once the spool can't keep envelopes."""
+    ready = request.app[STATE].is_ready()
     status = "ready" if ready else "not_ready"
     return web.json_response({"status": status, "is_healthy": ready}, status=200 if ready else 503)
 

@@ -8,9 +8,9 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..errors import HttpError
+from ..errors import HttpError, Unavailable
 from ..logs import log_event, log_failure
-from .body import Busy, ClientDisconnected, release
+from .body import ClientDisconnected, release
 from .cors import add_cors_headers
 from .state import STATE
 
@@ -29,7 +29,7 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     status: str | None = None
     try:
         response = await handler(request)
-    except Busy as exc:  # the in-flight budget, logged once per episode by the budget itself
+    except Unavailable as exc:  # self-protection (in-flight budget, spool): logged once per episode where it refuses
         response = web.json_response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
     except ClientDisconnected as exc:  # routine on flaky networks: counted, never an error
         log_event(logger, logging.DEBUG, "client disconnected mid-body", endpoint=_endpoint(request),

@@ -13,7 +13,7 @@ from typing import Any
 from ..clock import Clock
 from ..config import LimitsConfig, ProjectConfig
 from ..envelope import EVENT_ITEM_TYPES, JSON_ITEM_TYPES, Envelope, Item, JsonSummary, summarize
-from ..errors import HttpError, InvalidItemJson, SpoolFull
+from ..errors import HttpError, InvalidItemJson, SpoolFull, Unavailable
 from ..logs import log_event, log_failure
 from ..outcomes import Outcome, Outcomes, Reason
 from ..pipeline import ProcessingContext, Stage
@@ -110,10 +110,10 @@ class IngestService:
             await self._spool.push(entry)
         except SpoolFull as exc:
             self._outcomes.record_entries(Outcome.DROPPED, Reason.QUEUE_OVERFLOW, [entry])
-            log_event(logger, logging.WARNING, "queue full, envelope refused", event_id=event_id, detail=str(exc))
-            raise HttpError(
-                503, "the relay's queue is full; retry later", {"Retry-After": QUEUE_FULL_RETRY_AFTER}
-            ) from None
+            # (per envelope at DEBUG: the spool logs a full queue, a full disk or a lost file once per episode)
+            log_event(logger, logging.DEBUG, "queue full, envelope refused", event_id=event_id, detail=str(exc))
+            detail = f"the relay's queue can't take the envelope now ({exc}); retry later"
+            raise Unavailable(503, detail, {"Retry-After": QUEUE_FULL_RETRY_AFTER}) from None
         return Accepted(event_id, headers)
 
     async def _check_large(self, envelope: Envelope) -> dict[int, JsonSummary]:

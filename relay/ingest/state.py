@@ -43,6 +43,10 @@ class RelayState:
     ready: bool = False
     shutdown_deadline: float | None = None  # monotonic; set when a drain begins
 
+    def is_ready(self) -> bool:
+        """Ready for traffic: started, not draining, and the spool can keep what it accepts."""
+        return self.ready and self.spool.healthy
+
     async def refresh_gauges(self) -> None:
         """Update gauges that are read rather than counted."""
         metrics = self.metrics
@@ -51,7 +55,7 @@ class RelayState:
         metrics.spool_entries.set(self.spool.pending())
         metrics.spool_bytes.set(self.spool.pending_bytes())
         metrics.spool_oldest_age.set(await self.spool.oldest_age())
-        metrics.ready.set(1 if self.ready else 0)
+        metrics.ready.set(1 if self.is_ready() else 0)
         metrics.upstream_limits_active.set(self.limits.active())
 
 

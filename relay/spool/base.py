@@ -45,6 +45,11 @@ class Spool(Protocol):
 
     durable: bool  # True: what it holds survives the process, so shutdown need not drain it
 
+    @property
+    def healthy(self) -> bool:
+        """False while the spool cannot keep what it accepts (its file was deleted): the relay is not ready."""
+        ...
+
     async def start(self) -> None:
         """Open the spool (and recover what it kept, if it keeps anything)."""
         ...

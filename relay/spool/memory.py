@@ -34,6 +34,11 @@ class MemorySpool:
     async def start(self) -> None:
         """Nothing to recover in memory."""
 
+    @property
+    def healthy(self) -> bool:
+        """Memory does not go away under a running process."""
+        return True
+
     async def push(self, entry: Entry) -> None:
         """Queue an entry, or raise SpoolFull when count or bytes would pass the bounds."""
         if self._closed:

@@ -22,6 +22,7 @@ from pathlib import Path
 from ..config import Config
 from ..logs import log_event
 from .base import Spool
+from .reserve import NAME as RESERVE
 
 logger = logging.getLogger("relay")
 
@@ -156,7 +157,7 @@ async def _move(source: Spool, into: Spool) -> int:
 
 
 def _delete(path: Path, *, keep_dir: bool) -> None:
-    names = (_DATABASE, f"{_DATABASE}-wal", f"{_DATABASE}-shm") + (() if keep_dir else (_LOCK,))
+    names = (_DATABASE, f"{_DATABASE}-wal", f"{_DATABASE}-shm", RESERVE) + (() if keep_dir else (_LOCK,))
     for name in names:
         with contextlib.suppress(FileNotFoundError):
             (path / name).unlink()

@@ -18,6 +18,7 @@ from relay.clock import Clock, SystemClock
 from relay.errors import SpoolFull
 from relay.routing import Target
 from relay.spool import Entry, SqliteSpool
+from relay.spool.writer import Writer
 
 from ..conftest import state_of
 from ..support import FakeClock, FakeUpstream, auth_header, envelope_bytes, make_config, outcome_totals
@@ -92,16 +93,16 @@ class GatedWriter:
         self.groups: list[list[str]] = []
         self.gate = threading.Event()
         self.entered = threading.Event()
-        real = SqliteSpool._run_group
+        real = Writer.run_group
 
-        def run_group(spool: SqliteSpool, db: sqlite3.Connection, group: list[Any]) -> None:
+        def run_group(writer: Writer, db: sqlite3.Connection, group: list[Any]) -> None:
             self.groups.append([op.kind for op in group])
             if len(self.groups) == 1:
                 self.entered.set()
                 self.gate.wait(10)
-            real(spool, db, group)
+            real(writer, db, group)
 
-        monkeypatch.setattr(SqliteSpool, "_run_group", run_group)
+        monkeypatch.setattr(Writer, "run_group", run_group)
 
     async def wait_entered(self) -> None:
         """Wait until the writer is stuck in its first transaction."""
