@@ -18,7 +18,7 @@ from .config import Config
 from .filter import FilterStage
 from .forward import Forwarder, Upstream, UpstreamRouter
 from .ingest import STATE, IngestService, ProjectIndex, RelayState, add_routes, relay_middleware
-from .ingest.body import INFLIGHT, InflightBudget
+from .ingest.body import BODY_TIMEOUT, INFLIGHT, InflightBudget
 from .logs import log_event
 from .metrics import Metrics
 from .outcomes import Outcome, Outcomes, Reason
@@ -141,6 +141,7 @@ def create_app(
     )
     app[STATE] = state
     app[INFLIGHT] = InflightBudget(config.limits.max_inflight_bytes)
+    app[BODY_TIMEOUT] = config.listen.body_timeout
     add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -141,6 +141,11 @@ class Metrics:
             "Corrupt spool files found at start-up: moved aside (the log names them) and salvaged.",
             registry=r,
         )
+        self.connections_refused = Counter(
+            "relay_connections_refused_total",
+            "Connections closed as they arrived because listen.max_connections were open.",
+            registry=r,
+        )
         self.upstream_outage = Gauge(
             "relay_upstream_outage",
             "1 while the upstream is considered down (probing one envelope at a time).",

@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -45,8 +46,20 @@ async def serve(config: Config, role: WorkerRole | None = None) -> None:
     if role is not None:
         role.expose(state.metrics)
     # Half the budget for in-flight requests at most; the forwarder drains until the full deadline.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=config.shutdown_timeout / 2)
+    # keepalive_timeout: aiohttp closes a connection that completes no request for this long, from its start too
+    # (idle keep-alive, headers that never finish).
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=config.shutdown_timeout / 2,
+        keepalive_timeout=config.listen.idle_timeout,
+        # after an early answer (413, 408) aiohttp reads what is left of the body this long before closing
+        lingering_time=min(2.0, config.listen.body_timeout),
+    )
     await runner.setup()
+    assert runner.server is not None
+    cap_connections(runner.server, config.listen.max_connections, state)
     # What start-up built (compiled rules, config, modules) lives as long as the process: leave it out of the
     # collector's full passes, which otherwise walk all of it (tens of ms) every few thousand requests.
     gc.freeze()
@@ -106,6 +119,35 @@ async def serve(config: Config, role: WorkerRole | None = None) -> None:
             for signum in _STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
         release_partition(lock)
+
+
+def cap_connections(server: web.Server, limit: int, state: RelayState) -> None:
+    """Close connections past `limit` as they arrive (listen.max_connections): each one costs memory and a file
+    descriptor, and a client can open thousands. Counted in relay_connections_refused_total."""
+    made, lost = server.connection_made, server.connection_lost
+    open_now = 0
+    warned = False
+
+    def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+        nonlocal open_now, warned
+        made(handler, transport)
+        open_now += 1
+        if open_now > limit:
+            state.metrics.connections_refused.inc()
+            if not warned:
+                warned = True
+                log_event(logger, logging.WARNING, "too many connections, closing new ones", limit=limit)
+            transport.close()
+        elif warned and open_now <= limit // 2:
+            warned = False
+
+    def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+        nonlocal open_now
+        open_now -= 1
+        lost(handler, exc)
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+    server.connection_lost = connection_lost  # type: ignore[method-assign]
 
 
 def _start_adopting(config: Config, count: int, state: RelayState) -> asyncio.Task[int] | None:

@@ -247,11 +247,14 @@ class _Reader:
         )
 
     def listen(self, raw: Any, path: str) -> ListenConfig:
-        data = self.mapping(raw, path, ("host", "port"))
+        data = self.mapping(raw, path, ("host", "port", "idle_timeout", "body_timeout", "max_connections"))
         d = ListenConfig()
         return ListenConfig(
             host=self.field(data, path, "host", string, d.host),
             port=self.field(data, path, "port", int_range(0, 65535), d.port),
+            idle_timeout=self.field(data, path, "idle_timeout", positive_duration, d.idle_timeout),
+            body_timeout=self.field(data, path, "body_timeout", positive_duration, d.body_timeout),
+            max_connections=self.field(data, path, "max_connections", int_range(1, 10**6), d.max_connections),
         )
 
     def upstream(self, raw: Any, path: str) -> UpstreamConfig:

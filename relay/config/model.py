@@ -23,6 +23,12 @@ class ListenConfig:
 
     host: str = "127.0.0.1"
     port: int = 3000
+    # A connection that sends no complete request for this long is closed (idle keep-alive, slow headers).
+    idle_timeout: float = 15.0
+    # A request whose body stops arriving for this long gets 408 and its connection closed.
+    body_timeout: float = 30.0
+    # Connections open at once; past it new ones are closed as they arrive (each costs memory and a descriptor).
+    max_connections: int = 2048
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,16 @@ class InflightBudget:
 
 
 INFLIGHT = web.AppKey("relay_inflight", InflightBudget)
+BODY_TIMEOUT = web.AppKey("relay_body_timeout", float)  # listen.body_timeout: seconds without a body byte
+
+
+class BodyTimeout(HttpError):
+    """The body stopped arriving (listen.body_timeout): 408, and the connection is closed (the middleware)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(408, f"no request body bytes for {timeout:g}s (listen.body_timeout)")
+
+
 # The bytes a request drew (request[_HELD]), given back once it is answered.
 _HELD: Any = web.RequestKey("relay_inflight_held", int) if hasattr(web, "RequestKey") else "relay_inflight_held"
 
@@ -112,7 +122,8 @@ class ClientDisconnected(RelayError):
 
 async def read_body(request: web.Request, limits: LimitsConfig) -> bytes:
     """The request body, decoded; 413 past `max_body_size` or `max_decompressed_size`, 415 for unknown encodings,
-    ClientDisconnected if the client goes away before sending all of it."""
+    408 (BodyTimeout) once it stops arriving for `listen.body_timeout`, ClientDisconnected if the client goes away
+    before sending all of it."""
     limit = limits.max_body_size
     if request.content_length is not None and request.content_length > limit:
         raise HttpError(
@@ -121,8 +132,15 @@ async def read_body(request: web.Request, limits: LimitsConfig) -> bytes:
     chunks: list[bytes] = []
     total = 0
     draw = _meter(request)
+    timeout = request.app.get(BODY_TIMEOUT)
     try:
-        async for chunk in request.content.iter_chunked(_CHUNK):
+        while True:
+            try:
+                chunk = await asyncio.wait_for(request.content.read(_CHUNK), timeout)
+            except TimeoutError:
+                raise BodyTimeout(timeout or 0.0) from None
+            if not chunk:
+                break
             total += len(chunk)
             if total > limit:
                 raise HttpError(413, f"request body exceeds limits.max_body_size ({format_size(limit)})")

@@ -10,7 +10,7 @@ from aiohttp.typedefs import Handler
 
 from ..errors import HttpError, Unavailable
 from ..logs import log_event, log_failure
-from .body import ClientDisconnected, release
+from .body import BodyTimeout, ClientDisconnected, release
 from .cors import add_cors_headers
 from .state import STATE
 
@@ -38,6 +38,8 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
         status = CLIENT_ABORT
     except HttpError as exc:
         response = web.json_response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
+        if isinstance(exc, BodyTimeout):
+            response.force_close()  # a stalled client's connection goes
         if exc.status >= 500:  # (the route, not the path: a path is the client's text)
             log_event(logger, logging.ERROR, "request failed", endpoint=_endpoint(request), status=exc.status,
                       detail=exc.detail)  # fmt: skip
