@@ -3,6 +3,10 @@
  * C: the exact answers of detectors.STARTS["numeric" | "words" | "token"].search, of _NUMERIC_RUN's
  * runs and of _numeric_run_worth_scanning, which stay the reference (and what plans without the C parts
  * use). tests/scrub/test_scans.py checks each against its regex with Hypothesis.
+ *
+ * Positions are trusted, not checked (these run per candidate): relay_may_begin, relay_next_run and
+ * relay_worth_scanning need 0 <= pos (start <= end) <= t->size, or they read before the text or loop
+ * far past it. _spans.c passes only such; the Python wrappers in _walker.c check what they are given.
  */
 #include "_walker.h"
 

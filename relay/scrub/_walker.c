@@ -553,38 +553,46 @@ is_pair_list(PyObject *items)
     return 1;
 }
 
+/* Each pair, its name and its value are held across every call back into Python (a str subclass's __hash__,
+ * __eq__ or __format__, the scrubber's callbacks), which may change the pair or the list: what is read after
+ * one is read again, and an entry that stopped being a [name, value] pair is left as it is. */
 static int
 walk_pairs(Walker *self, PyObject *items, PyObject *fast, PyObject *path, PyObject *meta, Py_ssize_t depth)
 {
     for (Py_ssize_t index = 0; index < PyList_GET_SIZE(items); index++) {
         PyObject *pair = PyList_GET_ITEM(items, index);
-        if (!PyList_Check(pair) || PyList_GET_SIZE(pair) != 2)
+        if (!PyList_Check(pair) || PyList_GET_SIZE(pair) != 2 || !PyUnicode_Check(PyList_GET_ITEM(pair, 0)))
             continue; /* a callback changed the list: nothing sensible left to do with this entry */
         Py_INCREF(pair);
-        PyObject *child_fast = child_of(self, fast, PyList_GET_ITEM(pair, 0));
-        PyObject *value = PyList_GET_ITEM(pair, 1);
+        PyObject *name = Py_NewRef(PyList_GET_ITEM(pair, 0));
+        PyObject *value = NULL;
+        PyObject *child_fast = child_of(self, fast, name);
         /* The Propagator sees these as plain lists (under "#", not the header's plan): the name, and a
          * string value whatever the header's plan did; a container it may see differently. */
-        int failed = child_fast == NULL || saw(self, PyList_GET_ITEM(pair, 0)) < 0;
+        int failed = child_fast == NULL || saw(self, name) < 0;
+        if (failed || PyList_GET_SIZE(pair) != 2)
+            goto next; /* (the plan's lookup or making may have run the name's own methods) */
+        value = Py_NewRef(PyList_GET_ITEM(pair, 1));
         if (PyDict_Check(value) || PyList_Check(value))
             self->incomplete = 1;
-        if (!failed && (PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True || value == Py_None))
+        if (PyTuple_GET_ITEM(child_fast, F_SKIP) == Py_True || value == Py_None) {
             failed = saw(self, value) < 0;
-        else if (!failed) {
-            PyObject *label = label_of(index);
-            failed = label == NULL || PyList_Append(path, label) < 0;
-            Py_XDECREF(label);
-            if (!failed) {
-                Py_INCREF(value);
-                PyObject *new = walk_value(self, value, child_fast, path, meta, depth, str_one);
-                failed = new == NULL || pop(path) < 0;
-                if (new != NULL && new != value)
-                    failed = PyList_SetItem(pair, 1, Py_NewRef(new)) < 0 || failed;
-                Py_XDECREF(new);
-                Py_DECREF(value);
-            }
+            goto next;
         }
+        PyObject *label = label_of(index);
+        failed = label == NULL || PyList_Append(path, label) < 0;
+        Py_XDECREF(label);
+        if (failed)
+            goto next;
+        PyObject *new = walk_value(self, value, child_fast, path, meta, depth, str_one);
+        failed = new == NULL || pop(path) < 0;
+        if (new != NULL && new != value && PyList_GET_SIZE(pair) == 2)
+            failed = PyList_SetItem(pair, 1, Py_NewRef(new)) < 0 || failed;
+        Py_XDECREF(new);
+    next:
+        Py_XDECREF(value);
         Py_XDECREF(child_fast);
+        Py_DECREF(name);
         Py_DECREF(pair);
         if (failed)
             return -1;
@@ -895,6 +903,18 @@ py_next_start(PyObject *module, PyObject *args)
     return PyLong_FromSsize_t(relay_next_start(family, &t, pos, high));
 }
 
+/* The scans trust their positions (_spans.c passes them per candidate); what comes from Python is checked
+ * here: a negative one would read before the text, and a huge end would loop on past it. */
+static int
+check_position(const char *function, const char *name, Py_ssize_t pos, Py_ssize_t size)
+{
+    if (0 <= pos && pos <= size)
+        return 0;
+    PyErr_Format(PyExc_ValueError, "%s: %s=%zd is not a position in the text (0 <= %s <= %zd)", function, name, pos,
+                 name, size);
+    return -1;
+}
+
 static PyObject *
 py_may_begin(PyObject *module, PyObject *args)
 {
@@ -904,6 +924,8 @@ py_may_begin(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "lUn:may_begin", &family, &text, &at_))
         return NULL;
     Text t = text_of(text);
+    if (check_position("may_begin", "at", at_, t.size) < 0)
+        return NULL;
     return PyBool_FromLong(relay_may_begin(family, &t, at_));
 }
 
@@ -915,6 +937,8 @@ py_next_run(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "Un:next_run", &text, &pos))
         return NULL;
     Text t = text_of(text);
+    if (check_position("next_run", "pos", pos, t.size) < 0)
+        return NULL;
     if (!relay_next_run(&t, pos, &start, &end))
         Py_RETURN_NONE;
     return Py_BuildValue("(nn)", start, end);
@@ -928,14 +952,23 @@ py_worth_scanning(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "Unn:worth_scanning", &text, &start, &end))
         return NULL;
     Text t = text_of(text);
+    if (!(0 <= start && start <= end && end <= t.size)) {
+        PyErr_Format(PyExc_ValueError,
+                     "worth_scanning: start=%zd, end=%zd is not a span of the text (0 <= start <= end <= %zd)", start,
+                     end, t.size);
+        return NULL;
+    }
     return PyBool_FromLong(relay_worth_scanning(&t, start, end));
 }
 
 static PyMethodDef module_methods[] = {
     {"next_start", py_next_start, METH_VARARGS, "next_start(family_bit, text, pos, high): where a match can begin, or -1."},
-    {"may_begin", py_may_begin, METH_VARARGS, "may_begin(family_bit, text, at): 0 where the family can't match."},
-    {"next_run", py_next_run, METH_VARARGS, "next_run(text, pos): the next numeric run's (start, end), or None."},
-    {"worth_scanning", py_worth_scanning, METH_VARARGS, "worth_scanning(text, start, end): the numeric run filter."},
+    {"may_begin", py_may_begin, METH_VARARGS,
+     "may_begin(family_bit, text, at): 0 where the family can't match; ValueError unless 0 <= at <= len(text)."},
+    {"next_run", py_next_run, METH_VARARGS,
+     "next_run(text, pos): the next numeric run's (start, end), or None; ValueError unless 0 <= pos <= len(text)."},
+    {"worth_scanning", py_worth_scanning, METH_VARARGS,
+     "worth_scanning(text, start, end): the numeric run filter; ValueError unless 0 <= start <= end <= len(text)."},
     {NULL, NULL, 0, NULL},
 };
 

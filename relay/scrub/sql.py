@@ -57,6 +57,8 @@ _LITERALS = frozenset({
 })  # fmt: skip
 # A number right after one of these is part of a placeholder: `$1`, `?1`, `:1`, `@1`.
 _PLACEHOLDER_PREFIXES = frozenset({TokenType.PARAMETER, TokenType.PLACEHOLDER, TokenType.COLON})
+# So is a number right after an operator ending in one of these (`??1`, `@?1` in Postgres), as the fallback reads it.
+_PLACEHOLDER_ENDS = ("$", "@", ":", "?")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,127}")
 _DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_]\w{0,62})?\$")
 # Anything to mask needs one of these: without them the statement is returned untouched, untokenized.
@@ -143,7 +145,11 @@ def _tokenized(text: str, dialect: str) -> Masked:
         adjacent = previous is not None and previous.end + 1 == start
         kind = token.token_type
         if kind is TokenType.NUMBER:
-            placeholder = adjacent and previous is not None and previous.token_type in _PLACEHOLDER_PREFIXES
+            placeholder = (
+                adjacent
+                and previous is not None
+                and (previous.token_type in _PLACEHOLDER_PREFIXES or previous.text.endswith(_PLACEHOLDER_ENDS))
+            )
             # `$1` (and `:0.`, as the fallback reads it), but T-SQL's money `$1.50` is a literal
             mask = not (placeholder and token.text.rstrip(".").isdigit())
         elif kind is TokenType.VAR:  # `1_000`, `0b101`: a number's tail; digits only: a number in another script

@@ -355,6 +355,8 @@ def test_literals_replaced_and_nothing_else(case: tuple[str, str, list[str]], di
 @example("SELECT $$a", "postgres")
 @example("/* a /* b */ c", "")
 @example(":0.'", "")
+@example("??0'", "")
+@example("@?0'", "postgres")
 def test_masking_is_idempotent(text: str, dialect: str) -> None:
     """Masking masked SQL changes nothing: placeholders, kept parts and masked comments read the same again."""
     once = masked(text, dialect)
