@@ -259,3 +259,42 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move time forward."""
         self.now += seconds
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def relay_process(config_path: Any, port: int, timeout: float = 30.0) -> Iterator[Any]:
+    """`relay run --config config_path` as a real process, once it accepts connections on `port`; stopped with
+    SIGTERM on the way out (its stderr is `proc.stderr_text` afterwards)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    proc: Any = subprocess.Popen(
+        [sys.executable, "-m", "relay", "run", "--config", str(config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the relay did not start"
+                time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        _, proc.stderr_text = proc.communicate(timeout=30)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+
+from .support import free_port, relay_process
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl and /proc are Linux's")
 
@@ -37,31 +37,11 @@ def test_forbid_core_dumps_in_a_fresh_process() -> None:
     assert out.strip() == "(0, 0) False"
 
 
-def _serve(tmp_path: Path, extra: str) -> tuple[subprocess.Popen[str], int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    config = tmp_path / "relay.yml"
-    config.write_text(f"listen: {{host: 127.0.0.1, port: {port}}}\nupstream: {{url: 'http://127.0.0.1:9'}}\n{extra}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", "run", "--config", str(config)], stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            assert time.monotonic() < deadline and proc.poll() is None, "the relay did not start"
-            time.sleep(0.1)
-
-
 @pytest.mark.parametrize(("extra", "expected"), [("", "0 0"), ("core_dumps: true\n", None)])
 def test_relay_run_turns_core_dumps_off_unless_opted_in(tmp_path: Path, extra: str, expected: str | None) -> None:
-    proc, _ = _serve(tmp_path, extra)
-    try:
+    port = free_port()
+    config = tmp_path / "relay.yml"
+    config.write_text(f"listen: {{host: 127.0.0.1, port: {port}}}\nupstream: {{url: 'http://127.0.0.1:9'}}\n{extra}")
+    with relay_process(config, port) as proc:
         before = _core_limit(os.getpid())  # the system's own, which the relay inherited
         assert _core_limit(proc.pid) == (expected or before)
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from relay.logs import configure_logging
+
+from .support import free_port, relay_process
 
 KEY = "abcdef0123456789abcdef0123456789"
 MALFORMED = (
@@ -24,43 +23,21 @@ MALFORMED = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_malformed_requests_log_no_header_values(tmp_path: Path) -> None:
     """Through `relay run` as deployed: malformed requests get 400, and its logs hold no key, cookie or address."""
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "relay.yml"
     config.write_text(
         f"listen: {{host: 127.0.0.1, port: {port}}}\nupstream: {{url: 'http://127.0.0.1:9'}}\n"
         f"projects:\n  - id: 42\n    keys: ['{KEY}']\n",
         encoding="utf-8",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the relay did not start"
-                time.sleep(0.1)
+    with relay_process(config, port) as proc:
         for payload in MALFORMED:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
                 sock.sendall(payload)
                 assert b" 400 " in sock.recv(64)
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=30)
+    err = proc.stderr_text
     assert '"relay ready"' in err
     for secret in (KEY, "SUPERSECRETCOOKIE", "SECRETSID2", "Bad Header"):
         assert secret not in err, err

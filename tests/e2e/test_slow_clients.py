@@ -4,8 +4,6 @@ and connections past listen.max_connections are closed as they arrive (issue 15 
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from ..support import free_port, relay_process
+
 KEY = "abcdef0123456789abcdef0123456789"
 
 
 @pytest.fixture
 def relay(tmp_path: Path) -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     config = tmp_path / "relay.yml"
     config.write_text(
         f"listen: {{host: 127.0.0.1, port: {port}, idle_timeout: 1s, body_timeout: 1s, max_connections: 8}}\n"
@@ -28,19 +26,9 @@ def relay(tmp_path: Path) -> Iterator[int]:
         f"projects:\n  - id: 42\n    keys: ['{KEY}']\n",
         encoding="utf-8",
     )
-    proc = subprocess.Popen([sys.executable, "-m", "relay", "run", "--config", str(config)], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline and proc.poll() is None, "the relay did not start"
-            time.sleep(0.1)
-    time.sleep(0.2)
-    yield port
-    proc.terminate()
-    proc.communicate(timeout=30)
+    with relay_process(config, port):
+        time.sleep(0.2)
+        yield port
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
