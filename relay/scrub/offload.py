@@ -26,6 +26,7 @@ from .. import heap
 from ..config import Config
 from ..coredumps import forbid_core_dumps
 from ..envelope import Envelope, Item, JsonSummary, summarize_payloads
+from ..errors import RelayError
 from ..logs import configure_logging
 from .audit import ScrubReport
 from .items import scrub_envelope
@@ -138,6 +139,10 @@ def make_pool(config: Config) -> ProcessPoolExecutor:
     )
 
 
+class ChildTimeout(RelayError):
+    """A call into the scrubbing child ran past its bound; the child was killed."""
+
+
 class ChildProcess:
     """The child large payloads go to, started on first use; a failed call drops it, the next one starts anew.
 
@@ -149,18 +154,28 @@ class ChildProcess:
         self._config = config
         self.pool: ProcessPoolExecutor | None = None
 
-    async def call(self, function: Callable[[A], R], argument: A) -> R:
-        """`function(argument)` in the child."""
+    async def call(self, function: Callable[[A], R], argument: A, timeout: float | None = None) -> R:
+        """`function(argument)` in the child; past `timeout` seconds the child is killed (the next call starts a new
+        one) and ChildTimeout raised."""
         pool = self.pool
         if pool is None:
             pool = self.pool = make_pool(self._config)
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, function, argument)
+            return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(pool, function, argument), timeout)
+        except TimeoutError:
+            self._drop(pool, kill=True)
+            raise ChildTimeout(f"the scrubbing child took longer than {timeout:g}s: killed") from None
         except Exception:
-            if self.pool is pool:  # not one a concurrent call has started since
-                self.pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
+            self._drop(pool)
             raise
+
+    def _drop(self, pool: ProcessPoolExecutor, kill: bool = False) -> None:
+        if self.pool is pool:  # not one a concurrent call has started since
+            self.pool = None
+        if kill:  # a stuck child: shutdown() would wait for it; its work is abandoned
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     async def check_json(self, payloads: list[bytes]) -> list[JsonSummary]:
         """Parse and summarize large JSON payloads in the child (ingest validation without the parse)."""
@@ -173,4 +188,4 @@ class ChildProcess:
             pool.shutdown(wait=True)
 
 
-__all__ = ["LARGE_BYTES", "NICE", "ChildProcess", "Job", "Result", "make_pool", "scrub_job"]
+__all__ = ["LARGE_BYTES", "NICE", "ChildProcess", "ChildTimeout", "Job", "Result", "make_pool", "scrub_job"]

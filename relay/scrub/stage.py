@@ -18,10 +18,11 @@ from .audit import Auditor, Redaction, ScrubReport
 from .auditlog import AuditLog
 from .engine import Scrubber
 from .items import scrub_envelope
-from .offload import LARGE_BYTES, ChildProcess, Job, scrub_job
+from .offload import LARGE_BYTES, ChildProcess, ChildTimeout, Job, scrub_job
 from .registry import ScrubberRegistry
 
 logger = logging.getLogger("relay.scrub")
+_CHILD_START = 10.0  # seconds a new scrubbing child may take to start and compile its rules
 
 # Envelopes with an item over LARGE_BYTES are scrubbed in a low-priority child process (see scrub.offload),
 # so a 1 MB frame-vars dump never holds up small events for the second it takes. If the child can't be
@@ -99,8 +100,14 @@ class ScrubStage:
             _forward_unscannable(ctx),
             report is not None,
         )
+        scrubber = registry.for_project(ctx.project)
+        # The child's bound: its items' own time bounds, twice, and the start of a new child.
+        bound = 2 * sum(scrubber.time_limit_for(len(item.payload)) for item in envelope.items) + _CHILD_START
         try:
-            result = await self.child.call(scrub_job, job)
+            result = await self.child.call(scrub_job, job, bound)
+        except ChildTimeout as exc:  # a stuck child was killed: its items fail closed, not onto a thread
+            log_event(logger, logging.WARNING, "large-envelope scrub timed out, items dropped", error=str(exc))
+            return list(envelope.items), []
         except Exception as exc:  # no child (or it died): the thread does it; nothing is lost either way
             log_event(logger, logging.WARNING, "large-envelope scrub process unavailable, using a thread",
                       error=repr(exc))  # fmt: skip
