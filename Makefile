@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= relay.example.yml
 
-.PHONY: run test lint typecheck bench chaos backlog sanitize clean
+.PHONY: run test lint typecheck bench chaos backlog sanitize clean attack
 
 # setup.py and the C source: a changed walker is rebuilt (in place, by the editable install).
 $(STAMP): pyproject.toml setup.py $(wildcard relay/scrub/*.c relay/scrub/*.h)
@@ -44,6 +44,10 @@ chaos: $(STAMP)
 
 backlog: $(STAMP)
 	$(BIN)/python bench/backlog.py
+
+# The attack mix of issue 15 with the shipped manifests' limits (bench/attack.py); ~40 seconds.
+attack: $(STAMP)
+	cd bench && ../$(BIN)/python attack.py --extra "limits: {max_decompressed_size: 32MiB, max_envelope_size: 32MiB, max_attachment_size: 32MiB, max_inflight_bytes: 64MiB}"
 
 # The C parts built with AddressSanitizer and UBSan into build/sanitize (their own objects: setup.py would reuse
 # stale ones; the in-place module the rest of the suite imports is left as it is), then tests/scrub against that

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import eventloop
+from . import eventloop, heap
 from .admin import start_admin
 from .app import build_spool, create_app
 from .config import Config
@@ -36,6 +36,7 @@ async def serve(config: Config, role: WorkerRole | None = None) -> None:
     spool partition, and reports to the supervisor.
     """
     index, count = (role.index, role.count) if role is not None else (0, 1)
+    heap.tune_malloc()  # big freed buffers go back to the system (relay.heap)
     if not config.core_dumps:  # memory holds unscrubbed payloads: no core file of it (relay.coredumps)
         for problem in forbid_core_dumps():
             log_event(logger, logging.WARNING, "core dumps could not be turned off", problem=problem)

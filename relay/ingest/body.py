@@ -214,7 +214,6 @@ def _inflate(data: bytes, limit: int, wbits: int, draw: Callable[[int], None]) -
                 if not inflater.eof:
                     raise zlib.error("truncated stream")
         pending = inflater.unused_data if wbits & 16 else b""  # gzip allows concatenated members
-    draw(len(out))  # the copy bytes() makes
     return bytes(out)
 
 
@@ -233,7 +232,6 @@ def _unbrotli(data: bytes, limit: int, draw: Callable[[int], None]) -> bytes:
         raise _too_big(limit)
     if not decoder.is_finished():
         raise brotli.error("truncated stream")
-    draw(len(out))  # the copy bytes() makes
     return bytes(out)
 
 
@@ -248,5 +246,4 @@ def _unzstd(data: bytes, limit: int, draw: Callable[[int], None]) -> bytes:
         if len(out) > limit:
             raise _too_big(limit)
         draw(len(chunk))
-    draw(len(out))  # the copy bytes() makes
     return bytes(out)

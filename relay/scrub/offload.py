@@ -102,6 +102,7 @@ def _start_child(level: str, fmt: str, priority: int | None, core_dumps: bool = 
     core (a spawned process is dumpable again: relay.coredumps)."""
     _set_priority(0, priority)
     configure_logging(level, fmt)
+    heap.tune_malloc()
     if not core_dumps:
         forbid_core_dumps()
 
