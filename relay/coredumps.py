@@ -10,9 +10,10 @@ the relay opts in with `core_dumps: true` in the config.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import resource
 import sys
+
+from .libc import libc
 
 _PR_SET_DUMPABLE = 4
 _PR_GET_DUMPABLE = 3
@@ -40,11 +41,10 @@ def dumpable() -> bool | None:
 
 
 def _prctl(option: int, value: int) -> int:
-    path = ctypes.util.find_library("c")
-    if path is None:
+    c = libc()
+    if c is None:
         return -1
-    libc = ctypes.CDLL(path, use_errno=True)
-    return int(libc.prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+    return int(c.prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
                           ctypes.c_ulong(0)))  # fmt: skip
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gc
 
+from .libc import libc
+
 
 def settle() -> None:
     """Collect everything collectable, then exempt what survives from later collections."""
@@ -33,17 +35,8 @@ def tune_malloc() -> bool:
     buffer is freed, and keep the rest in its heap), and at most two arenas (each worker thread would otherwise
     keep its own heap of freed buffers). Without it, a few decompression bombs left RSS at 220 MB after they
     were refused. True where glibc's mallopt was found (Linux); elsewhere nothing happens."""
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    path = ctypes.util.find_library("c")
-    if path is None:
-        return False
-    libc = ctypes.CDLL(path)
-    mallopt = getattr(libc, "mallopt", None)
+    c = libc()
+    mallopt = getattr(c, "mallopt", None) if c is not None else None
     if mallopt is None:
         return False
     ok = mallopt(_M_MMAP_THRESHOLD, 256 * 1024) == 1
