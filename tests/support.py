@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -263,8 +267,6 @@ class FakeClock:
 
 def free_port() -> int:
     """A TCP port nothing listens on now."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -274,10 +276,6 @@ def free_port() -> int:
 def relay_process(config_path: Any, port: int, timeout: float = 30.0) -> Iterator[Any]:
     """`relay run --config config_path` as a real process, once it accepts connections on `port`; stopped with
     SIGTERM on the way out (its stderr is `proc.stderr_text` afterwards)."""
-    import socket
-    import subprocess
-    import sys
-    import time
 
     proc: Any = subprocess.Popen(
         [sys.executable, "-m", "relay", "run", "--config", str(config_path)],

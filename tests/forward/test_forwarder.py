@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +26,7 @@ from ..support import (
     auth_header,
     config_text,
     envelope_bytes,
+    free_port,
     outcome_totals,
     received_total,
 )
@@ -111,13 +111,6 @@ async def settled(state: RelayState, timeout: float = 5.0) -> None:
     """Wait until the spool is empty, then check that every received item has exactly one outcome."""
     await eventually(lambda: state.spool.pending() == 0, timeout, "the spool to empty")
     assert received_total(state) == sum(outcome_totals(state).values())
-
-
-def free_port() -> int:
-    """A local TCP port with nothing listening on it (right now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- transient faults -------------------------------------------------------------

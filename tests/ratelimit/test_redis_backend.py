@@ -13,7 +13,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from relay.ratelimit.memory import MemoryQuotaBackend
 from relay.ratelimit.quota import QuotaCheck
 from relay.ratelimit.redis import FallbackQuotaBackend, RedisQuotaBackend, build_quota_backend
 
-from ..support import FakeClock
+from ..support import FakeClock, free_port
 
 REDIS_URL = os.environ.get("RELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HUGE_WINDOW = 1_000_000_000  # the slot boundary is in 2033: counts can't reset in the middle of a test
@@ -68,13 +67,6 @@ async def backend(redis_url: str, prefix: str) -> AsyncIterator[RedisQuotaBacken
     await quota_backend.start()
     yield quota_backend
     await quota_backend.close()
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on (right now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RedisServer:
