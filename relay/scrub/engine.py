@@ -81,7 +81,9 @@ class Scrubber(Planner, Compute):
         act = [r for r in rules if r.action.type is not ActionType.KEEP and not r.audit]
         self._keep_subtree = [r for r in keep if r.detector is None and r.pattern is None and r.keys is None]
         self._keep_keys = [r for r in keep if r.keys is not None]
-        self._keep_strings = [r for r in keep if r.pattern is not None or (r.detector and r.keys is not None)]
+        # (the other keep rules with a detector or a pattern allow what they match, in the Python compute)
+        allowing = [r for r in keep if r.detector is not None or r.pattern is not None]
+        self._keep_strings = [r for r in allowing if id(r) not in found_ids]
         self._key_rules = [r for r in act if r.keys is not None]
         self._string_rules = [r for r in (*keep_found, *act) if r.detector is not None or r.pattern is not None]
         # Each distinct selector, evaluated once per new shape; shapes that select the same ones share a _Selection.

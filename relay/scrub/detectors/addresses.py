@@ -115,7 +115,8 @@ _LABELLED = re.compile(
 )
 # A lowercase street type may begin an address ("ul. Wałowa 34", "plac Brzechwy 985", "rue de la Paix 12").
 _LOWER_START = re.compile(r"(?:ul|al|pl|plac|rue|avenue|via|calle|rua|ulica|aleja|os|av)[. ]")
-_NOT_ADDRESS = re.compile(r"(?:0x[0-9a-f]|[0-9]{1,3}\.[0-9]{1,3}\.|[\w.-]+:[0-9]{2,5}\b)|://|@", re.IGNORECASE)
+# What begins a memory address, an IP or a host:port (URLs and e-mail addresses anywhere: address_like).
+_NOT_ADDRESS = re.compile(r"0x[0-9a-f]|[0-9]{1,3}\.[0-9]{1,3}\.|[\w.-]+:[0-9]{2,5}\b", re.IGNORECASE)
 
 
 _NUMBER = re.compile(r"(?<![A-Za-z])[0-9]")  # a house number or postcode: not the 6 of "IPv6"
