@@ -90,14 +90,16 @@ class Compute:
 
     def _compute_encoded(self, text: str, plan: _Plan) -> _Result:
         """A percent-encoded string: the rules look at the decoded text, and what they find is replaced in the
-        encoded one (`anna%40gmx.de` goes whole)."""
+        encoded one (`anna%40gmx.de` goes whole). They look at the text as written too: decoding can break what
+        the escapes kept whole (a password with `%2F` or `%09` in a URL's user part is one run only encoded)."""
         decoded, index = percent_decode(text)
         if self._pause:
             self._yield_gil()
-        spans = self._labelled_spans(decoded, plan)
+        spans = [(index[start], index[end], rule) for start, end, rule in self._labelled_spans(decoded, plan)]
+        spans.extend(self._labelled_spans(text, plan))
         if not spans:
             return _UNCHANGED
-        return self._result(text, [(index[start], index[end], rule) for start, end, rule in spans], plan)
+        return self._result(text, spans, plan)
 
     def _compute_python(self, text: str, plan: _Plan) -> _Result:
         if "%" in text and PERCENT_ESCAPE.search(text) is not None:

@@ -215,7 +215,7 @@ LABELS = (
     "cellulare", "komórka", "komorka", "手机", "電話", "电话", "携帯", "전화", "휴대폰", "телефон",
 )  # fmt: skip
 _LABEL = (
-    r"(?<![^\W_])(?<!\[)(?:phone|tel(?:ephone)?|mobile|cell(?:ular|phone)?|fax|handy|telefon(?:nummer)?|tel[eé]fono|"
+    r"(?<![^\W_])(?:phone|tel(?:ephone)?|mobile|cell(?:ular|phone)?|fax|handy|telefon(?:nummer)?|tel[eé]fono|"
     r"t[eé]l[eé]phone|telefone|telefoon|puhelin|whatsapp|sms|msisdn|celular|m[oó]vil|portable|cellulare|"
     r"kom[oó]rka|手机|電話|电话|携帯|전화|휴대폰|телефон)"
 )
