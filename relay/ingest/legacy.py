@@ -20,6 +20,7 @@ from multidict import CIMultiDictProxy
 
 from ..envelope import Envelope, Item
 from ..errors import HttpError
+from . import native
 from .body import _free, _inflate, decompress
 
 MINIDUMP_MAGIC = (b"MDMP", b"PMDM")
@@ -48,9 +49,11 @@ def security_to_envelope(body: bytes, query: Mapping[str, str]) -> Envelope:
 
 
 async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str], limit: int) -> Envelope:
-    """A native crash: a raw minidump, or multipart with `upload_file_minidump` and an optional `sentry` event."""
+    """A native crash: a raw minidump, or multipart with `upload_file_minidump` and the event's parts (the
+    `sentry` fields, sentry-native's MessagePack files: see `native`), as an envelope of event and attachments."""
     content_type = headers.get("Content-Type", "")
-    event: dict[str, Any] = {}
+    fields: list[tuple[str, bytes]] = []
+    files: dict[str, bytes] = {}
     attachments: list[Item] = []
     minidump: Item | None = None
     if content_type.startswith("multipart/"):
@@ -65,32 +68,29 @@ async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str], limi
                 data = bytes(await part.read(decode=False))
                 name = part.name or ""
                 if part.filename is None:
-                    _merge_form_field(event, name, data)
+                    fields.append((name, data))
                 elif name == "upload_file_minidump":
                     minidump = _minidump_item(_unwrap_minidump(data, limit), part.filename or "minidump.dmp")
+                elif name in native.NATIVE_FILES:
+                    files[name] = data
                 else:
-                    kind = _NATIVE_ATTACHMENT_TYPES.get(name, "event.attachment")
-                    attachments.append(
-                        Item({"type": "attachment", "attachment_type": kind, "filename": part.filename or name}, data)
-                    )
+                    headers_ = {
+                        "type": "attachment",
+                        "attachment_type": "event.attachment",
+                        "filename": part.filename or name,
+                    }
+                    attachments.append(Item(headers_, data))
         except (ValueError, AssertionError) as exc:
             raise HttpError(400, f"malformed multipart body: {exc}") from None
         if minidump is None:
             raise HttpError(400, "missing minidump: expected a file field named upload_file_minidump")
     else:
         minidump = _minidump_item(_unwrap_minidump(body, limit), "Minidump")
+    event = native.assemble(fields, files)
     event_id = _ensure_event_id(event)
     event.setdefault("platform", "native")
     items = [Item({"type": "event"}, _dumps(event)), minidump, *attachments]
     return Envelope({"event_id": event_id}, items)
-
-
-# Multipart file fields that sentry-native (crashpad, breakpad) sends besides the minidump.
-_NATIVE_ATTACHMENT_TYPES = {
-    "__sentry-event": "event.payload",
-    "__sentry-breadcrumb1": "event.breadcrumbs",
-    "__sentry-breadcrumb2": "event.breadcrumbs",
-}
 
 
 def _minidump_item(data: bytes, filename: str) -> Item:
@@ -120,28 +120,6 @@ def _bounded(decompressor: bz2.BZ2Decompressor | lzma.LZMADecompressor, data: by
     if len(out) > limit:
         raise HttpError(413, "decompressed minidump exceeds limits.max_decompressed_size")
     return out
-
-
-def _merge_form_field(event: dict[str, Any], name: str, data: bytes) -> None:
-    """`sentry` holds the event as JSON; `sentry[release]` or `sentry[tags][k]` set single fields.
-
-    Other form fields are dropped: Sentry reads nothing else from them, and they may hold personal data.
-    """
-    if name == "sentry":
-        event.update(_json_object(data, "the 'sentry' form field"))
-        return
-    if not name.startswith("sentry[") or not name.endswith("]"):
-        return
-    path = name[len("sentry[") : -1].split("][")
-    if not all(path):
-        return
-    node = event
-    for key in path[:-1]:
-        child = node.get(key)
-        if not isinstance(child, dict):
-            child = node[key] = {}
-        node = child
-    node[path[-1]] = data.decode("utf-8", "replace")
 
 
 def _decode_store_body(body: bytes, max_event_size: int) -> dict[str, Any]:
@@ -186,8 +164,11 @@ def _ensure_event_id(event: dict[str, Any]) -> str:
 
 
 def _stream_of(data: bytes) -> StreamReader:
+    """The whole body, already read, as the stream MultipartReader reads. Its high-water mark is the body's size:
+    below it, feeding the body would ask this protocol, which has no transport, to pause reading (an assertion
+    in aiohttp for a body over twice the limit)."""
     loop = asyncio.get_running_loop()
-    stream = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
+    stream = StreamReader(BaseProtocol(loop), max(2**16, len(data)), loop=loop)
     stream.feed_data(data)
     stream.feed_eof()
     return stream

@@ -1,14 +1,12 @@
-"""Security, CSP and minidump uploads; CORS; health, readiness and metrics; unknown paths."""
+"""Security and CSP reports; CORS; health, readiness and metrics; unknown paths."""
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import re
 
 import orjson
 import pytest
-from aiohttp import FormData
 
 from relay.ingest import RelayState
 
@@ -32,7 +30,6 @@ CSP_REPORT = {
         "blocked-uri": "https://evil.example.net/x.js",
     }
 }
-MINIDUMP = b"MDMP\x93\xa7\x00\x00" + b"\x00" * 56 + b"crash data"
 ORIGIN = "https://app.example.com"
 
 
@@ -123,152 +120,6 @@ projects:
     )
     assert resp.status == 403
     assert "origin" in (await resp.json())["detail"]
-
-
-# -- minidump ------------------------------------------------------------------
-
-
-async def test_raw_minidump(make_relay: RelayFactory, upstream: FakeUpstream) -> None:
-    """A raw minidump body is answered with the event id as text and forwarded with an event."""
-    client = await make_relay()
-    resp = await client.post(
-        f"/api/{PROJECT}/minidump/",
-        data=MINIDUMP,
-        headers={**auth_header(), "Content-Type": "application/octet-stream"},
-    )
-    assert resp.status == 200
-    event_id = await resp.text()
-    assert re.fullmatch(r"[0-9a-f]{32}", event_id)
-    await upstream.wait_for(1)
-    envelope = upstream.received[0].envelope
-    assert envelope.event_id == event_id
-    assert [i.type for i in envelope.items] == ["event", "attachment"]
-    event = envelope.items[0].json()
-    assert event["event_id"] == event_id
-    assert event["platform"] == "native"
-    assert envelope.items[1].headers["attachment_type"] == "event.minidump"
-    assert envelope.items[1].payload == MINIDUMP
-
-
-async def test_multipart_minidump(make_relay: RelayFactory, upstream: FakeUpstream) -> None:
-    """A multipart upload keeps the minidump, the `sentry` event and extra files; plain fields are dropped."""
-    client = await make_relay()
-    form = FormData()
-    form.add_field("upload_file_minidump", MINIDUMP, filename="crash.dmp", content_type="application/octet-stream")
-    form.add_field("sentry", orjson.dumps({"event_id": EVENT_ID, "release": "r1"}).decode())
-    form.add_field("log", b"log file contents", filename="app.log", content_type="text/plain")
-    form.add_field("some_field", "user@example.com")
-    resp = await client.post(f"/api/{PROJECT}/minidump/?sentry_key={KEY}", data=form)
-    assert resp.status == 200
-    assert await resp.text() == EVENT_ID
-    await upstream.wait_for(1)
-    envelope = upstream.received[0].envelope
-    assert envelope.event_id == EVENT_ID
-    assert [i.type for i in envelope.items] == ["event", "attachment", "attachment"]
-    assert envelope.items[0].json() == {"event_id": EVENT_ID, "release": "r1", "platform": "native"}
-    assert envelope.items[1].headers["filename"] == "crash.dmp"
-    assert envelope.items[1].headers["attachment_type"] == "event.minidump"
-    assert envelope.items[1].payload == MINIDUMP
-    assert envelope.items[2].headers["filename"] == "app.log"
-    assert envelope.items[2].payload == b"log file contents"
-    assert b"user@example.com" not in envelope.serialize()
-
-
-def _multipart(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, str]:
-    """A multipart/form-data body from (name, filename, data) parts, and its Content-Type."""
-    boundary = "----relaytestboundary7f3a"
-    chunks = []
-    for name, filename, data in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        chunks.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n")
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
-
-
-async def test_gzip_encoded_multipart_minidump(make_relay: RelayFactory, upstream: FakeUpstream) -> None:
-    """Crashpad's gzip Content-Encoding on a multipart upload is undone before parsing."""
-    client = await make_relay()
-    body, content_type = _multipart(("upload_file_minidump", "crash.dmp", MINIDUMP))
-    headers = {**auth_header(), "Content-Type": content_type, "Content-Encoding": "gzip"}
-    resp = await client.post(f"/api/{PROJECT}/minidump/", data=gzip.compress(body), headers=headers)
-    assert resp.status == 200
-    await upstream.wait_for(1)
-    assert upstream.received[0].envelope.items[1].payload == MINIDUMP
-
-
-async def test_sentry_native_attachments_keep_their_type(make_relay: RelayFactory, upstream: FakeUpstream) -> None:
-    """sentry-native's `__sentry-event` and `__sentry-breadcrumb1/2` uploads are typed as Sentry Relay does."""
-    client = await make_relay()
-    body, content_type = _multipart(
-        ("upload_file_minidump", "crash.dmp", MINIDUMP),
-        ("__sentry-event", "__sentry-event", b"\x82\xa5level\xa5fatal\xa8platform\xa6native"),
-        ("__sentry-breadcrumb1", "__sentry-breadcrumb1", b"\x81\xa7message\xa2hi"),
-        ("__sentry-breadcrumb2", "__sentry-breadcrumb2", b""),
-    )
-    resp = await client.post(
-        f"/api/{PROJECT}/minidump/", data=body, headers={**auth_header(), "Content-Type": content_type}
-    )
-    assert resp.status == 200
-    await upstream.wait_for(1)
-    types = {i.headers.get("filename"): i.headers.get("attachment_type") for i in upstream.received[0].envelope.items}
-    assert types["__sentry-event"] == "event.payload"
-    assert types["__sentry-breadcrumb1"] == "event.breadcrumbs"
-    assert types["__sentry-breadcrumb2"] == "event.breadcrumbs"
-
-
-async def test_minidump_sentry_bracket_fields_kept(make_relay: RelayFactory, upstream: FakeUpstream) -> None:
-    """`sentry[release]`-style form fields (documented for minidump uploads) reach the upstream."""
-    client = await make_relay()
-    body, content_type = _multipart(
-        ("upload_file_minidump", "crash.dmp", MINIDUMP),
-        ("sentry[release]", None, b"app@2.0"),
-    )
-    resp = await client.post(
-        f"/api/{PROJECT}/minidump/", data=body, headers={**auth_header(), "Content-Type": content_type}
-    )
-    assert resp.status == 200
-    await upstream.wait_for(1)
-    envelope = upstream.received[0].envelope
-    event = envelope.items[0].json()
-    form_data = [i.payload for i in envelope.items if i.type == "form_data"]
-    assert event.get("release") == "app@2.0" or any(b"app@2.0" in p for p in form_data)
-
-
-async def test_multipart_without_minidump_is_400(make_relay: RelayFactory) -> None:
-    """A multipart upload with no upload_file_minidump is 400 with a detail."""
-    client = await make_relay()
-    form = FormData()
-    form.add_field("other", b"data", filename="x.bin")
-    resp = await client.post(f"/api/{PROJECT}/minidump/", data=form, headers=auth_header())
-    assert resp.status == 400
-    assert "upload_file_minidump" in (await resp.json())["detail"]
-
-
-async def test_not_a_minidump_is_400(make_relay: RelayFactory) -> None:
-    """A body without the MDMP magic is 400 with a detail."""
-    client = await make_relay()
-    resp = await client.post(f"/api/{PROJECT}/minidump/", data=b"ELF not a minidump", headers=auth_header())
-    assert resp.status == 400
-    assert "MDMP" in (await resp.json())["detail"]
-
-
-async def test_minidump_invalid_sentry_field_is_400(make_relay: RelayFactory) -> None:
-    """A `sentry` form field that is not a JSON object is 400."""
-    client = await make_relay()
-    form = FormData()
-    form.add_field("upload_file_minidump", MINIDUMP, filename="crash.dmp")
-    form.add_field("sentry", "{broken")
-    resp = await client.post(f"/api/{PROJECT}/minidump/", data=form, headers=auth_header())
-    assert resp.status == 400
-    assert "sentry" in (await resp.json())["detail"]
-
-
-async def test_minidump_without_auth_is_401(make_relay: RelayFactory) -> None:
-    """A minidump without credentials is 401."""
-    client = await make_relay()
-    resp = await client.post(f"/api/{PROJECT}/minidump/", data=MINIDUMP)
-    assert resp.status == 401
-    assert "detail" in await resp.json()
 
 
 # -- CORS ----------------------------------------------------------------------
