@@ -14,6 +14,7 @@ import orjson
 from ..envelope import Envelope, Item
 from ..errors import InvalidItemJson
 from ..logs import log_event
+from . import replay
 from .audit import Auditor, ScrubReport, redactions_in, text_redactions
 from .client_report import clean_client_report
 from .engine import Remark, Scrubber, ScrubError
@@ -42,8 +43,9 @@ JSON_ROOTS: dict[str, str] = {
     "profile_chunk": "@profile",
     "trace_metric": "@trace_metric",
 }
-# Binary by nature: can't be scanned, so dropped unless the project opts in.
-UNSCANNABLE_TYPES = frozenset({"replay_recording", "replay_video"})
+# Binary by nature: can't be scanned, so dropped unless the project opts in. (Replay recordings are rrweb
+# JSON, scrubbed: see scrub.replay. A mobile replay's video is pixels.)
+UNSCANNABLE_TYPES = frozenset({"replay_video"})
 _TEXT_SUFFIXES = (".txt", ".log", ".json", ".csv", ".xml", ".yaml", ".yml", ".html", ".md", ".ndjson")
 
 
@@ -159,6 +161,8 @@ def _scrub_payload(item: Item, scrubber: Scrubber, report: ScrubReport | None, a
     if root is not None:
         item.set_json(scrubbing.payload(_load(item), root, kind))
         return Verdict.SCRUBBED
+    if kind == "replay_recording":
+        return _scrub_replay_recording(item, scrubbing)
     if kind in UNSCANNABLE_TYPES:
         return Verdict.UNSCANNABLE
     if kind == "attachment":
@@ -186,6 +190,14 @@ def _scrub_attachment(item: Item, scrubbing: _Scrubbing) -> Verdict:
         except orjson.JSONDecodeError:
             pass  # not JSON after all: scrub it as text
     return _scrub_as_text(item, text, scrubbing, "@attachment")
+
+
+def _scrub_replay_recording(item: Item, scrubbing: _Scrubbing) -> Verdict:
+    """The rrweb events inside, scrubbed as JSON (within a time bound for their uncompressed size)."""
+    header, events, size = replay.read(item.payload)
+    scrubbing.limit = scrubbing.scrubber.time_limit_for(size)
+    item.payload = replay.write(header, scrubbing.payload(events, replay.ROOT, item.type))
+    return Verdict.SCRUBBED
 
 
 def _clean_client_report(item: Item, scrubbing: _Scrubbing) -> Verdict:

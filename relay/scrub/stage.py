@@ -80,6 +80,7 @@ class ScrubStage:
             failed, unscannable = await self._offload(ctx, registry, report)
         else:
             failed, unscannable = scrub_envelope(ctx.envelope, _forward_unscannable(ctx), scrubber, auditor, report)
+        _with_replay_events(ctx.envelope.items, failed, unscannable)
         ctx.drop(failed, Outcome.INVALID, Reason.SCRUB_FAILED)
         ctx.drop(unscannable, Outcome.FILTERED, Reason.UNSCANNABLE)
         if report is not None and (report.enforced or report.audited):
@@ -183,6 +184,18 @@ def _describe(redaction: Redaction) -> dict[str, str]:
         "rule": redaction.rule,
         "action": redaction.action,
     }
+
+
+def _with_replay_events(items: list[Item], failed: list[Item], unscannable: list[Item]) -> None:
+    """A replay event whose recording (or video) is dropped goes with it, for the same reason: Sentry rejects a
+    replay event without its recording, and the SDK would believe its replay was sent."""
+    for dropped in (failed, unscannable):
+        if any(item.type in _REPLAY_BODIES for item in dropped):
+            taken = {id(item) for item in (*failed, *unscannable)}
+            dropped.extend(item for item in items if item.type == "replay_event" and id(item) not in taken)
+
+
+_REPLAY_BODIES = frozenset({"replay_recording", "replay_video"})
 
 
 def _forward_unscannable(ctx: ProcessingContext) -> bool:

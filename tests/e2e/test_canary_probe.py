@@ -25,6 +25,7 @@ from aiohttp import web
 
 from relay.envelope import parse_envelope
 
+from ..scrub import rrweb
 from ..support import KEY, PROJECT, UPSTREAM_KEY, UPSTREAM_PROJECT, auth_header, envelope_bytes
 from .test_process import free_port, subprocess_env
 
@@ -318,7 +319,10 @@ def envelopes() -> Iterator[tuple[str, bytes]]:
     yield env(
         "replay",
         item({"type": "replay_event"}, replay),
-        item({"type": "replay_recording"}, b'{"segment_id":0}\n' + CANARY.encode()),
+        item(
+            {"type": "replay_recording"},
+            rrweb.recording(rrweb.segment(f"{MARKER} {CANARY}", EMAIL, f"https://x/?e={EMAIL}")),
+        ),
     )
     yield env("unknown item type", item({"type": "future_item"}, {"customer": CANARY}))
     big = f"{MARKER} {CANARY}\n".encode() + b"padding line without anything in it\n" * 9000
@@ -339,6 +343,7 @@ class RecordingUpstream:
     url: str = ""
     bodies: list[bytes] = field(default_factory=list)
     headers: list[bytes] = field(default_factory=list)
+    decoded: list[bytes] = field(default_factory=list)  # replay recordings' rrweb JSON
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
@@ -352,6 +357,12 @@ class RecordingUpstream:
         body = await request.read()
         if body.startswith(b"\x1f\x8b"):  # in case the server left the Content-Encoding to us
             body = gzip.decompress(body)
+        # Replay recordings leave compressed: their rrweb JSON is kept beside, so the grep sees it.
+        self.decoded.extend(
+            orjson.dumps(rrweb.events_of(item.payload))
+            for item in parse_envelope(body).items
+            if item.type == "replay_recording"
+        )
         self.bodies.append(body)
         self.headers.append("\n".join(f"{k}: {v}" for k, v in request.headers.items()).encode())
         return web.json_response({})
@@ -507,6 +518,7 @@ EXPECTED_TYPES = {
     "span",
     "feedback",
     "replay_event",
+    "replay_recording",  # scrubbed rrweb JSON (its MARKER is checked in the decoded copy)
     "future_item",
     "raw_security",
 }
@@ -526,8 +538,9 @@ async def test_canaries_appear_nowhere(relay_process: RelayRun, recording_upstre
     relay.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(relay.proc.wait(), 30) == 0, relay.log_text()
 
-    upstream = b"\n".join(recording_upstream.bodies)
+    upstream = b"\n".join([*recording_upstream.bodies, *recording_upstream.decoded])
     assert MARKER.encode() in upstream and b"[email]" in upstream and b"[creditcard]" in upstream
+    assert any(MARKER.encode() in recording for recording in recording_upstream.decoded), "no replay recording read"
     assert recording_upstream.item_types() >= EXPECTED_TYPES, EXPECTED_TYPES - recording_upstream.item_types()
     assert not leaks(upstream), leaks(upstream)
     assert not leaks(b"\n".join(recording_upstream.headers))
@@ -573,7 +586,7 @@ async def test_canaries_in_object_keys_appear_nowhere(
         recording_upstream.release.set()
     relay.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(relay.proc.wait(), 30) == 0, relay.log_text()
-    upstream = b"\n".join(recording_upstream.bodies)
+    upstream = b"\n".join([*recording_upstream.bodies, *recording_upstream.decoded])
     assert MARKER.encode() in upstream
     everything = upstream + relay.spool_bytes() + (relay.folder / "relay.log").read_bytes()
     audit = relay.folder / "audit.jsonl"

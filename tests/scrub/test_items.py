@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import orjson
@@ -9,9 +10,12 @@ import pytest
 
 from relay.envelope import Envelope, Item
 from relay.rules import load_pack
+from relay.scrub import replay
 from relay.scrub.audit import ScrubReport
 from relay.scrub.engine import Scrubber, ScrubError
 from relay.scrub.items import Verdict, scrub_envelope_headers, scrub_item
+
+from . import rrweb
 
 SHIPPED = [*load_pack("secrets").rules, *load_pack("pii").rules]
 
@@ -513,12 +517,58 @@ def test_binary_attachments_are_unscannable(headers: dict[str, Any]) -> None:
     assert (verdict, it.payload) == (Verdict.UNSCANNABLE, payload)
 
 
-@pytest.mark.parametrize("kind", ["replay_recording", "replay_video"])
-def test_replay_recordings_are_unscannable(kind: str) -> None:
-    """Replay recordings and videos are binary by nature: unscannable."""
-    payload = b'{"segment_id":0}\n\x78\x9c\x03\x00\x00\x00\x00\x01'
-    verdict, it = scrubbed({"type": kind}, payload)
+def test_replay_videos_are_unscannable() -> None:
+    """A mobile replay's video is pixels: unscannable."""
+    payload = b"\x00\x00\x00\x18ftypmp42 video"
+    verdict, it = scrubbed({"type": "replay_video"}, payload)
     assert (verdict, it.payload) == (Verdict.UNSCANNABLE, payload)
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_replay_recording_is_scrubbed_as_rrweb_json(compressed: bool) -> None:
+    """A recording (zlib-compressed or plain rrweb JSON) is scrubbed everywhere the page put data: text nodes,
+    attribute and input values, URLs and console crumbs; it goes out compressed with its header line."""
+    events = rrweb.segment(
+        "Welcome back, call us at +1 415 555 0100",
+        "jane.doe@example.com",
+        "https://shop.example/?email=jane.doe%40example.com",
+    )
+    verdict, it = scrubbed({"type": "replay_recording"}, rrweb.recording(events, compressed, segment_id=3))
+    assert verdict is Verdict.SCRUBBED
+    assert it.payload.startswith(b'{"segment_id":3}\n\x78')  # zlib, as Relay sends it
+    out = rrweb.events_of(it.payload)
+    wire = orjson.dumps(out)
+    assert b"jane.doe" not in wire and b"555 0100" not in wire
+    assert [e["type"] for e in out] == [4, 2, 3, 5]  # structure kept
+    html = out[1]["data"]["node"]["childNodes"][0]
+    assert html["tagName"] == "html" and html["childNodes"][1]["attributes"]["type"] == "email"
+    assert html["childNodes"][0]["textContent"].startswith("Welcome back, call us at ")
+    assert out[3]["data"]["payload"]["message"] == "signed in as [email]"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"segment_id":0}',  # no body
+        b'{"segment_id":0}\n',
+        b"not json\n[]",
+        b'{"segment_id":0}\n\x78\x9c\x03\x00',  # truncated zlib
+        b'{"segment_id":0}\nnot zlib, not json',
+        b'{"segment_id":0}\n' + zlib.compress(b"{not json"),
+    ],
+)
+def test_unreadable_replay_recording_fails_closed(payload: bytes) -> None:
+    """A recording that can't be read raises ScrubError: it is dropped, never forwarded as it came."""
+    with pytest.raises(ScrubError):
+        scrubbed({"type": "replay_recording"}, payload)
+
+
+def test_replay_recording_over_the_uncompressed_bound_fails_closed() -> None:
+    """A small compressed recording that expands past the bound is refused before it is parsed."""
+    bomb = b'{"segment_id":0}\n' + zlib.compress(b"[" + b" " * (replay.MAX_UNCOMPRESSED + 10) + b"]", 9)
+    assert len(bomb) < 200_000
+    with pytest.raises(ScrubError, match="uncompressed"):
+        scrubbed({"type": "replay_recording"}, bomb)
 
 
 # -- unknown item types ---------------------------------------------------------------------------

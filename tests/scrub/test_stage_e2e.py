@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
+import pytest
 import sentry_sdk
 from sentry_sdk.scrubber import EventScrubber
 
@@ -469,16 +470,41 @@ async def test_stage_drops_too_deep_event() -> None:
     assert _totals(metrics) == {("invalid", "scrub_failed", "error"): 1.0}
 
 
+@pytest.mark.parametrize(
+    ("body", "outcome"),
+    [
+        ({"type": "replay_recording"}, ("invalid", "scrub_failed", "replay")),  # unreadable
+        ({"type": "replay_video"}, ("filtered", "unscannable", "replay")),  # pixels, not opted in
+    ],
+)
+async def test_replay_event_is_dropped_with_its_recording(body: dict[str, str], outcome: tuple[str, str, str]) -> None:
+    """A replay event whose recording or video is dropped goes with it, with the same outcome (Sentry rejects a
+    replay event alone); the error event beside them is kept."""
+    scrubber = Scrubber([*load_pack("pii").rules])
+    envelope = Envelope(
+        {"event_id": EVENT_ID},
+        [
+            Item({"type": "event"}, b'{"message":"hi"}'),
+            Item({"type": "replay_event"}, b'{"replay_id":"' + EVENT_ID.encode() + b'","type":"replay_event"}'),
+            Item(body, b"\x78\x9c\x03\x00"),
+        ],
+    )
+    ctx, metrics = _context(envelope, ProjectConfig(id=PROJECT, keys=(KEY,)))
+    await ScrubStage(_Registry(scrubber)).process(ctx)  # type: ignore[arg-type]
+    assert [i.type for i in envelope.items] == ["event"]
+    assert _totals(metrics) == {outcome: 2.0}
+
+
 async def test_stage_unscannable_kept_for_opted_in_project() -> None:
     """The stage drops unscannable items unless the project has `forward_unscannable`."""
     scrubber = Scrubber([*load_pack("pii").rules])
     for forward, expected_types, expected_totals in (
         (False, ["event"], {("filtered", "unscannable", "replay"): 1.0}),
-        (True, ["event", "replay_recording"], {}),
+        (True, ["event", "replay_video"], {}),
     ):
         envelope = Envelope(
             {"event_id": EVENT_ID},
-            [Item({"type": "event"}, b'{"message":"hi"}'), Item({"type": "replay_recording"}, b"\x78\x9c\x03\x00")],
+            [Item({"type": "event"}, b'{"message":"hi"}'), Item({"type": "replay_video"}, b"\x00\x00ftypmp42")],
         )
         project = ProjectConfig(id=PROJECT, keys=(KEY,), forward_unscannable=forward)
         ctx, metrics = _context(envelope, project)
