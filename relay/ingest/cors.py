@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -15,9 +16,33 @@ EXPOSE_HEADERS = "x-sentry-error, x-sentry-rate-limits, retry-after"
 
 
 def origin_allowed(origin: str, allowed: Sequence[str]) -> bool:
-    """Whether an Origin matches one of the patterns (`*`, exact, or globs like `https://*.example.com`)."""
+    """Whether an Origin matches one of the patterns: Sentry's "Allowed Domains" (`*`, `example.com` for any
+    scheme and port, `*.example.com` for it and its subdomains, `https://example.com`, `localhost:3000`), or a
+    glob over the whole origin (`https://app-*.example.com`)."""
     origin = origin.lower()
-    return any(pattern == "*" or fnmatchcase(origin, pattern.lower()) for pattern in allowed)
+    if "*" in allowed or origin in allowed:
+        return True
+    if origin == "null":  # sandboxed frames and file:// pages: no origin to check
+        return False
+    parts = urlsplit(origin)
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return False
+    hosts = ("*", host, f"{host}:{port}") if port else ("*", host)
+    return any(_sentry_match(pattern.lower(), parts.scheme, host, hosts) or fnmatchcase(origin, pattern.lower())
+               for pattern in allowed)  # fmt: skip
+
+
+def _sentry_match(pattern: str, scheme: str, host: str, hosts: tuple[str, ...]) -> bool:
+    """One entry of Sentry's list: `[scheme://]domain[:port][/path]`; a path can't narrow an origin."""
+    pattern_scheme, _, rest = pattern.rpartition("://")
+    if (pattern_scheme or "*") not in ("*", scheme):
+        return False
+    domain = rest.split("/", 1)[0]
+    if domain.startswith("*."):
+        return host.endswith(domain[1:]) or host == domain[2:]
+    return domain in hosts
 
 
 def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
