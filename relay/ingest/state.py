@@ -44,8 +44,9 @@ class RelayState:
     shutdown_deadline: float | None = None  # monotonic; set when a drain begins
 
     def is_ready(self) -> bool:
-        """Ready for traffic: started, not draining, and the spool can keep what it accepts."""
-        return self.ready and self.spool.healthy
+        """Ready for traffic: started, not draining, and the spool can keep what it accepts and has room for it
+        (a full spool would answer 503 to every event: the load balancer should send them elsewhere)."""
+        return self.ready and self.spool.healthy and not self.spool.full
 
     async def refresh_gauges(self) -> None:
         """Update gauges that are read rather than counted."""

@@ -50,6 +50,12 @@ class Spool(Protocol):
         """False while the spool cannot keep what it accepts (its file was deleted): the relay is not ready."""
         ...
 
+    @property
+    def full(self) -> bool:
+        """True while an ordinary envelope would be refused (bound reached, or no disk space): the relay is not
+        ready, so a load balancer sends to other replicas until the forwarder has drained some."""
+        ...
+
     async def start(self) -> None:
         """Open the spool (and recover what it kept, if it keeps anything)."""
         ...
@@ -92,3 +98,13 @@ class Spool(Protocol):
     async def close(self) -> list[Entry]:
         """Close the spool; return the entries it cannot keep (the caller accounts for them)."""
         ...
+
+
+# Room an ordinary envelope needs: below it, the spool reports itself full (readiness), before it refuses one.
+HEADROOM_BYTES = 1024**2
+
+
+def headroom(bound: int) -> int:
+    """Free bytes under which a spool of `bound` bytes counts as full (1 MiB, or 1% of a small bound)."""
+    return min(HEADROOM_BYTES, max(1, bound // 100))
+

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ..clock import Clock
 from ..errors import SpoolFull
-from .base import Entry
+from .base import Entry, headroom
 
 
 class MemorySpool:
@@ -27,6 +27,7 @@ class MemorySpool:
         self._delayed: list[tuple[float, int, Entry]] = []
         self._held: dict[int, Entry] = {}
         self._bytes = 0
+        self._wanted = 0  # the size of the last entry refused for want of room (0 once one fits)
         self._ids = itertools.count(1)
         self._wakeup = asyncio.Event()
         self._closed = False
@@ -39,12 +40,20 @@ class MemorySpool:
         """Memory does not go away under a running process."""
         return True
 
+    @property
+    def full(self) -> bool:
+        """The count bound is reached, or less room than an ordinary envelope needs is left."""
+        room = self._max_bytes - self._bytes
+        return len(self._held) >= self._max_entries or room < max(headroom(self._max_bytes), self._wanted)
+
     async def push(self, entry: Entry) -> None:
         """Queue an entry, or raise SpoolFull when count or bytes would pass the bounds."""
         if self._closed:
             raise SpoolFull("spool is closed")
         if len(self._held) >= self._max_entries or self._bytes + entry.size > self._max_bytes:
+            self._wanted = entry.size  # full (not ready) until there is room for it
             raise SpoolFull(f"queue holds {len(self._held)} envelopes, {self._bytes} bytes")
+        self._wanted = 0
         entry.id = next(self._ids)
         self._held[entry.id] = entry
         self._bytes += entry.size

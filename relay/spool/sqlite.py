@@ -24,7 +24,7 @@ from ..clock import Clock
 from ..errors import SpoolFull
 from ..logs import log_event
 from ..metrics import Metrics
-from .base import Entry
+from .base import Entry, headroom
 from .statements import EXPIRE_SLICE, OPERATIONS, stub
 from .timeline import Timeline
 from .writer import DISK_FULL, FILE_LOST, Op, Writer
@@ -79,6 +79,7 @@ class SqliteSpool:
         self._closed = False
         self._refusing: str | None = None  # why pushes are being refused (max_disk, disk_full), while they are
         self._refused = 0  # pushes refused since then
+        self._wanted = 0  # the size of the last envelope refused for want of room (0 once one fits)
         self._refusing_since = 0.0
         self.drained = 0  # entries settled and deleted, for the drain-rate metric
 
@@ -111,6 +112,12 @@ class SqliteSpool:
         return not writer.lost
 
     @property
+    def full(self) -> bool:
+        """Out of disk space, or less room under `max_disk` than an ordinary envelope needs."""
+        used = max(self._bytes, self._disk - _EMPTY_DATABASE)
+        return self._writer.disk_full or self._max_disk - used < max(headroom(self._max_disk), self._wanted)
+
+    @property
     def quarantined(self) -> Path | None:
         """Where a corrupt spool.db was moved at start-up (None when it was sound)."""
         return self._writer.quarantined
@@ -127,7 +134,9 @@ class SqliteSpool:
             raise self._refuse("disk_full", DISK_FULL)
         used = max(self._bytes, self._disk - _EMPTY_DATABASE)
         if used + entry.size > self._max_disk:
+            self._wanted = entry.size  # full (not ready) until there is room for it
             raise self._refuse("max_disk", f"spool holds {used} bytes, max_disk is {self._max_disk}")
+        self._wanted = 0
         self._bytes += entry.size
         self._count += 1
         received_at = self._time.from_wall(entry.received_at)
