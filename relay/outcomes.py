@@ -37,6 +37,7 @@ class Reason(StrEnum):
     QUEUE_OVERFLOW = "queue_overflow"
     UPSTREAM_REJECTED = "upstream_rejected"
     UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
+    UPSTREAM_LIMITED_ON_SEND = "upstream_limited_on_send"  # the upstream answered 429: final, as in Relay
     RETRY_EXHAUSTED = "retry_exhausted"
     SHUTDOWN = "shutdown"
     SCRUB_FAILED = "scrub_failed"

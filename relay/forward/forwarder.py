@@ -171,9 +171,9 @@ class Forwarder:
 
         if response is None:
             self._upstream_failed()
-            await self._retry(entries, 0.0, rate_limited=False)
+            await self._retry(entries)
             return
-        limits = self._learn_limits(entries[0], response)
+        self._learn_limits(entries[0], response)
         status = response.status
         if status >= 500 or status == 408:
             self._upstream_failed()
@@ -182,9 +182,12 @@ class Forwarder:
         if 200 <= status < 300:
             await self._settle(entries, Outcome.FORWARDED, Reason.NONE)
         elif status == 429:
-            await self._retry(entries, _longest_wait(limits, entries), rate_limited=True)
+            # Final, as in Sentry's Relay: the upstream counted the envelope as rate limited; sending it again
+            # once the limit expires would count it twice and spend the next window's quota. The limit it
+            # sent is cached (above): ingest answers 429 to the SDKs while it lasts.
+            await self._settle(entries, Outcome.RATE_LIMITED, Reason.UPSTREAM_LIMITED_ON_SEND)
         elif status >= 500 or status == 408:
-            await self._retry(entries, 0.0, rate_limited=False)
+            await self._retry(entries)
         else:
             for entry in entries:
                 log_event(
@@ -213,17 +216,14 @@ class Forwarder:
                 self._metrics.upstream_rate_limits.labels(limit.scope).inc()
         return limits
 
-    async def _retry(self, entries: Sequence[Entry], at_least: float, *, rate_limited: bool) -> None:
+    async def _retry(self, entries: Sequence[Entry]) -> None:
         max_elapsed = self._config.retry.max_elapsed
         for entry in entries:
             entry.attempts += 1
-            delay = max(at_least, backoff_delay(entry.attempts, self._config.retry, self._rand))
+            delay = backoff_delay(entry.attempts, self._config.retry, self._rand)
             waited = self._clock.time() - entry.received_at
             if max_elapsed > 0 and waited + delay > max_elapsed:
-                if rate_limited:
-                    await self._settle([entry], Outcome.RATE_LIMITED, Reason.UPSTREAM_RATE_LIMITED)
-                else:
-                    await self._settle([entry], Outcome.DROPPED, Reason.RETRY_EXHAUSTED)
+                await self._settle([entry], Outcome.DROPPED, Reason.RETRY_EXHAUSTED)
                 log_event(
                     logger, logging.WARNING, "gave up on envelope", event_id=entry.event_id, attempts=entry.attempts
                 )
@@ -234,12 +234,6 @@ class Forwarder:
         await self._spool.ack(entries)
         self._outcomes.record_entries(outcome, reason, entries)
         self._metrics.spool_drained.inc(len(entries))
-
-
-def _longest_wait(limits: list[RateLimit], entries: Sequence[Entry]) -> float:
-    categories = {c for entry in entries for c in entry.categories}
-    waits = [limit.retry_after for limit in limits if any(limit.applies_to(c) for c in categories)]
-    return max(waits, default=0.0)
 
 
 def _group(batch: list[Entry]) -> list[list[Entry]]:

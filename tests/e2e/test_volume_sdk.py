@@ -140,17 +140,30 @@ def client_name(rec: Received) -> str:
     return rec.headers["X-Sentry-Auth"].split("sentry_client=")[1].split(",")[0].strip()
 
 
-def discarded(upstream: FakeUpstream, client_prefix: str) -> Counter[tuple[str, str]]:
-    """Sum of `discarded_events` quantities by (reason, category) over client reports sent by one kind of client."""
-    totals: Counter[tuple[str, str]] = Counter()
+REPORT_FIELDS = ("discarded_events", "rate_limited_events", "filtered_events", "filtered_sampling_events")
+
+
+def reported(upstream: FakeUpstream, client_prefix: str) -> Counter[tuple[str, str, str]]:
+    """Sum of client report quantities by (field, reason, category) over reports sent by one kind of client."""
+    totals: Counter[tuple[str, str, str]] = Counter()
     for rec in list(upstream.received):
         if not client_name(rec).startswith(client_prefix):
             continue
         for item in rec.envelope.items:
             if item.type == "client_report":
-                for entry in item.json()["discarded_events"]:
-                    totals[(entry["reason"], entry["category"])] += entry["quantity"]
+                report = item.json()
+                for field in REPORT_FIELDS:
+                    for entry in report.get(field, ()):
+                        totals[(field, entry["reason"], entry["category"])] += entry["quantity"]
     return totals
+
+
+def discarded(upstream: FakeUpstream, client_prefix: str) -> Counter[tuple[str, str]]:
+    """Sum of `discarded_events` quantities by (reason, category) over client reports sent by one kind of client."""
+    return Counter(
+        {(reason, category): n for (field, reason, category), n in reported(upstream, client_prefix).items()
+         if field == "discarded_events"}
+    )  # fmt: skip
 
 
 def test_sdk_backs_off_after_a_quota_429() -> None:
@@ -214,7 +227,7 @@ def test_sdk_backs_off_after_a_quota_429() -> None:
         assert not [k for k, v in totals.items() if v and k[0] not in ("forwarded", "rate_limited")]
 
     # The relay's own report (flushed at shutdown) covers the one event it refused.
-    assert discarded(relay.upstream, "relay") == {("ratelimit_backoff", "error"): 1}
+    assert reported(relay.upstream, "relay") == {("rate_limited_events", "over_quota", "error"): 1}
 
 
 def test_attachment_quota_strips_the_attachment_and_keeps_the_event() -> None:
@@ -292,8 +305,8 @@ def test_relay_client_report_counts_attachments_in_bytes() -> None:
         capture_error(ValueError("two attachments over quota"))
         client.flush(timeout=10)
         wait_until(lambda: len(items_of(relay, "event")) == 1, what="the event upstream")
-        expected = {("ratelimit_backoff", "attachment"): len(first) + len(second)}
-        assert settled(lambda: discarded(relay.upstream, "relay"), expected, timeout=3) == expected
+        expected = {("rate_limited_events", "over_quota", "attachment"): len(first) + len(second)}
+        assert settled(lambda: reported(relay.upstream, "relay"), expected, timeout=3) == expected
 
 
 def test_relay_client_reports_count_sampling_and_quota_discards() -> None:
@@ -326,17 +339,21 @@ def test_relay_client_reports_count_sampling_and_quota_discards() -> None:
             assert status == 429
             assert parse_limits(limits)[0][1:] == (["error"], "project", "over_quota")
 
-        expected = {("sample_rate", "error"): 5, ("ratelimit_backoff", "error"): 2}
-        assert settled(lambda: discarded(relay.upstream, "relay"), expected) == expected
+        # As Relay reports them: sampled out under the rule's id, rate limited under the quota's reason code.
+        expected = {
+            ("filtered_sampling_events", "drop-staging", "error"): 5,
+            ("rate_limited_events", "over_quota", "error"): 2,
+        }
+        assert settled(lambda: reported(relay.upstream, "relay"), expected) == expected
         wait_forwarded(state, error=2)
         totals = outcome_totals(state)
         assert totals.get(("filtered_sampling", "drop-staging", "error")) == 5
         assert totals.get(("rate_limited", "over_quota", "error")) == 2
-        reported = sum(expected.values())
-        assert reported == sum(v for (outcome, _, _), v in totals.items() if outcome != "forwarded")
+        total = sum(expected.values())
+        assert total == sum(v for (outcome, _, _), v in totals.items() if outcome != "forwarded")
 
     # After shutdown (which flushes the last counts) nothing was reported twice, and nothing else.
-    assert discarded(relay.upstream, "relay") == expected
+    assert reported(relay.upstream, "relay") == expected
     reports = [r for r in relay.upstream.received if "client_report" in item_types(r.envelope)]
     assert reports
     upstream_dsn = f"{relay.upstream.url.replace('://', f'://{UPSTREAM_KEY}@')}/{UPSTREAM_PROJECT}"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -145,37 +146,27 @@ async def test_408_and_502_are_retried(make_relay: RelayFactory, upstream: FakeU
     assert nonzero(attempt_counts(state)) == {"408": 1, "502": 1, "503": 1, "200": 1}
 
 
-async def test_429_retry_after_is_honoured(make_relay: RelayFactory, upstream: FakeUpstream) -> None:
-    """A 429 with Retry-After: 2 delays the retry by about two seconds (backoff alone is ≤ 50ms)."""
-    upstream.script = [Reply(429, {"Retry-After": "2"})]
-    client = await make_relay()
-    state = state_of(client)
-    assert state.config.upstream.retry.max <= 0.05
-    assert (await post(client, event_envelope())).status == 200
-    await upstream.wait_for(1, timeout=6)
-    await settled(state)
-    assert len(upstream.attempts) == 2
-    gap = upstream.attempts[1] - upstream.attempts[0]
-    assert 1.9 <= gap < 3.5, gap
-    assert nonzero(outcome_totals(state)) == {("forwarded", "none", "error"): 1}
-    assert nonzero(attempt_counts(state)) == {"429": 1, "200": 1}
-    assert nonzero(rate_limit_counts(state)) == {"key": 1}
-
-
-async def test_429_sentry_rate_limits_header_is_honoured(make_relay: RelayFactory, upstream: FakeUpstream) -> None:
-    """A 429 carrying `X-Sentry-Rate-Limits: 2:error:key` (no Retry-After) delays the retry by two seconds."""
-    upstream.script = [Reply(429, {"X-Sentry-Rate-Limits": "2:error:key"})]
+@pytest.mark.parametrize(
+    ("headers", "scope"),
+    [({"Retry-After": "2"}, "key"), ({"X-Sentry-Rate-Limits": "2:error:key"}, "key")],
+)
+async def test_429_is_final_and_its_limit_learned(
+    make_relay: RelayFactory, upstream: FakeUpstream, headers: dict[str, str], scope: str
+) -> None:
+    """A 429 settles the envelope as rate_limited (as Relay does): it is never sent again once the limit expires,
+    which would count it twice upstream and spend the next window's quota; the limit is learned."""
+    upstream.script = [Reply(429, headers)]
     client = await make_relay()
     state = state_of(client)
     assert (await post(client, event_envelope())).status == 200
-    await upstream.wait_for(1, timeout=6)
     await settled(state)
-    assert len(upstream.attempts) == 2
-    gap = upstream.attempts[1] - upstream.attempts[0]
-    assert 1.9 <= gap < 3.5, gap
-    assert nonzero(outcome_totals(state)) == {("forwarded", "none", "error"): 1}
-    assert nonzero(attempt_counts(state)) == {"429": 1, "200": 1}
-    assert nonzero(rate_limit_counts(state)) == {"key": 1}
+    await asyncio.sleep(2.5)  # past the limit: nothing is re-sent
+    assert len(upstream.attempts) == 1 and upstream.received == []
+    assert nonzero(outcome_totals(state)) == {("rate_limited", "upstream_limited_on_send", "error"): 1}
+    assert nonzero(attempt_counts(state)) == {"429": 1}
+    assert nonzero(rate_limit_counts(state)) == {scope: 1}
+    assert (await post(client, event_envelope("b" * 32))).status == 200  # the limit has expired: accepted again
+    await upstream.wait_for(1)
 
 
 async def test_connection_refused_then_upstream_comes_back(aiohttp_client: Any) -> None:
@@ -272,19 +263,6 @@ async def test_max_elapsed_exceeded_drops_with_retry_exhausted(aiohttp_client: A
     assert len(upstream.attempts) == attempts  # given up for good
 
 
-async def test_429_past_max_elapsed_is_rate_limited(make_relay: RelayFactory, upstream: FakeUpstream) -> None:
-    """A 429 asking to wait longer than retry.max_elapsed (30s) settles as rate_limited/upstream_rate_limited."""
-    upstream.script = [Reply(429, {"Retry-After": "60"})]
-    client = await make_relay()
-    state = state_of(client)
-    assert (await post(client, event_envelope())).status == 200
-    await settled(state)
-    assert len(upstream.attempts) == 1
-    assert upstream.received == []
-    assert nonzero(outcome_totals(state)) == {("rate_limited", "upstream_rate_limited", "error"): 1}
-    assert nonzero(attempt_counts(state)) == {"429": 1}
-
-
 # -- limits learned from the upstream, enforced at the door -----------------------
 
 
@@ -294,7 +272,7 @@ async def _limit_errors_for_project(client: TestClient[Any, Any], upstream: Fake
     state = state_of(client)
     assert (await post(client, event_envelope())).status == 200
     await settled(state)
-    assert nonzero(outcome_totals(state)) == {("rate_limited", "upstream_rate_limited", "error"): 1}
+    assert nonzero(outcome_totals(state)) == {("rate_limited", "upstream_limited_on_send", "error"): 1}
     assert nonzero(rate_limit_counts(state)) == {"project": 1}
     return state
 
@@ -315,7 +293,10 @@ async def test_learned_limit_rejects_event_only_envelope_at_the_door(
     assert "detail" in await resp.json()
     await settled(state)
     assert len(upstream.attempts) == 1  # the refused envelope never went upstream
-    assert nonzero(outcome_totals(state)) == {("rate_limited", "upstream_rate_limited", "error"): 2}
+    assert nonzero(outcome_totals(state)) == {
+        ("rate_limited", "upstream_limited_on_send", "error"): 1,
+        ("rate_limited", "upstream_rate_limited", "error"): 1,
+    }
     assert received_total(state) == 2
 
 
@@ -330,7 +311,8 @@ async def test_learned_limit_drops_the_event_with_its_attachment(
     assert re.fullmatch(r"\d+:error:project", resp.headers["X-Sentry-Rate-Limits"])
     await settled(state)
     assert nonzero(outcome_totals(state)) == {
-        ("rate_limited", "upstream_rate_limited", "error"): 2,
+        ("rate_limited", "upstream_limited_on_send", "error"): 1,
+        ("rate_limited", "upstream_rate_limited", "error"): 1,
         ("rate_limited", "upstream_rate_limited", "attachment"): 1,
     }
     assert nonzero(attempt_counts(state)) == {"429": 1}
@@ -496,5 +478,8 @@ projects:
     assert resp.status == 429
     assert re.fullmatch(r"\d+::organization:org_quota", resp.headers["X-Sentry-Rate-Limits"])
     await settled(state)
-    assert nonzero(outcome_totals(state)) == {("rate_limited", "upstream_rate_limited", "error"): 2}
+    assert nonzero(outcome_totals(state)) == {
+        ("rate_limited", "upstream_limited_on_send", "error"): 1,
+        ("rate_limited", "upstream_rate_limited", "error"): 1,
+    }
     assert nonzero(rate_limit_counts(state)) == {"organization": 1}

@@ -30,7 +30,10 @@ async def test_huge_retry_after_is_cut_to_an_hour(make_relay: RelayFactory, upst
     assert 3590 <= int(resp.headers["Retry-After"]) <= 3600
     assert re.fullmatch(r"3[56]\d\d::key", resp.headers["X-Sentry-Rate-Limits"]), resp.headers["X-Sentry-Rate-Limits"]
     await settled(state)  # the refused first envelope waits an hour: past retry.max_elapsed (30s), so settled now
-    assert nonzero(outcome_totals(state)) == {("rate_limited", "upstream_rate_limited", "error"): 2}
+    assert nonzero(outcome_totals(state)) == {
+        ("rate_limited", "upstream_limited_on_send", "error"): 1,
+        ("rate_limited", "upstream_rate_limited", "error"): 1,
+    }
 
 
 async def test_year_long_organization_limit_lifts_after_the_ceiling(
