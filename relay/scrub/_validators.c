@@ -270,8 +270,8 @@ static int
 ipv4(const Py_UCS1 *text, Py_ssize_t size)
 {
     /* ipaddress.IPv4Address: four dot-separated decimal octets of 1-3 digits, no leading zeros, <= 255;
-     * then not 0.0.0.0 and not 255.255.255.255. */
-    int octets = 0, all_zero = 1, all_ones = 1;
+     * then not N.0.0.0 (0.0.0.0, a /8 network, a browser's version: Chrome/120.0.0.0) and not 255.255.255.255. */
+    int octets = 0, rest_zero = 1, all_ones = 1;
     Py_ssize_t i = 0;
     while (1) {
         Py_ssize_t start = i;
@@ -282,7 +282,8 @@ ipv4(const Py_UCS1 *text, Py_ssize_t size)
         if (length == 0 || length > 3 || (length > 1 && text[start] == '0') || value > 255)
             return 0;
         octets++;
-        all_zero &= value == 0;
+        if (octets > 1)
+            rest_zero &= value == 0;
         all_ones &= value == 255;
         if (i == size)
             break;
@@ -290,7 +291,7 @@ ipv4(const Py_UCS1 *text, Py_ssize_t size)
             return 0;
         i++;
     }
-    return octets == 4 && !all_zero && !all_ones;
+    return octets == 4 && !rest_zero && !all_ones;
 }
 
 /* -- as Python functions ---------------------------------------------------------------------------- */

@@ -196,7 +196,10 @@ def _scrub_replay_recording(item: Item, scrubbing: _Scrubbing) -> Verdict:
     """The rrweb events inside, scrubbed as JSON (within a time bound for their uncompressed size)."""
     header, events, size = replay.read(item.payload)
     scrubbing.limit = scrubbing.scrubber.time_limit_for(size)
-    item.payload = replay.write(header, scrubbing.payload(events, replay.ROOT, item.type))
+    typed = replay.keystrokes(events)
+    scrubbed = scrubbing.payload(events, replay.ROOT, item.type)
+    replay.mask_keystrokes(scrubbed, typed)
+    item.payload = replay.write(header, scrubbed)
     return Verdict.SCRUBBED
 
 

@@ -52,6 +52,51 @@ def write(header: bytes, events: Any) -> bytes:
     return header + b"\n" + zlib.compress(orjson.dumps(events), _LEVEL)
 
 
+def keystrokes(events: Any) -> list[tuple[int, Any, str]]:
+    """The input events' values before scrubbing: (event index, node id, text). rrweb records an input field
+    once per keystroke (`j`, `jd`, ... `jd@example.com`): see `mask_keystrokes`."""
+    found: list[tuple[int, Any, str]] = []
+    if isinstance(events, list):
+        for index, event in enumerate(events):
+            text = _input_text(event)
+            if text is not None:
+                found.append((index, event["data"].get("id"), text))
+    return found
+
+
+def mask_keystrokes(events: Any, typed: list[tuple[int, Any, str]]) -> None:
+    """Where the scrubber redacted a field's value, its keystrokes on the way there (and back, when the user
+    deletes) go too: `jd.typed@example.c` is no e-mail address on its own, but it is the one being typed."""
+    by_node: dict[Any, list[tuple[int, str, str]]] = {}
+    for index, node, original in typed:
+        now = _input_text(events[index]) if index < len(events) else None
+        if now is not None:
+            by_node.setdefault(node, []).append((index, original, now))
+    for entries in by_node.values():
+        redacted = sorted(((original, now) for _, original, now in entries if now != original), key=lambda r: len(r[0]))
+        if not redacted:
+            continue
+        for index, original, now in entries:
+            if now != original or not original:
+                continue
+            cover = next(
+                (new for full, new in redacted if full.startswith(original) or original.startswith(full)), None
+            )
+            if cover is not None:
+                events[index]["data"]["text"] = cover
+
+
+def _input_text(event: Any) -> str | None:
+    """The value of an rrweb input event (incremental snapshot, source 5), if `event` is one."""
+    if not isinstance(event, dict) or event.get("type") != 3:
+        return None
+    data = event.get("data")
+    if not isinstance(data, dict) or data.get("source") != 5:
+        return None
+    text = data.get("text")
+    return text if isinstance(text, str) else None
+
+
 def _inflate(body: bytes, limit: int) -> bytes:
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib, as the SDKs send it (gzip read too)
     try:
@@ -65,4 +110,4 @@ def _inflate(body: bytes, limit: int) -> bytes:
     return data
 
 
-__all__ = ["MAX_UNCOMPRESSED", "ROOT", "read", "write"]
+__all__ = ["MAX_UNCOMPRESSED", "ROOT", "keystrokes", "mask_keystrokes", "read", "write"]

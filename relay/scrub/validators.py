@@ -380,12 +380,13 @@ def mac_valid(text: str) -> bool:
 
 
 def ipv4_public_or_private(text: str) -> bool:
-    """A syntactically valid IPv4 address other than 0.0.0.0 and 255.255.255.255."""
+    """A syntactically valid IPv4 address a host can have: not N.0.0.0 (0.0.0.0, a /8 network, and the version
+    in a browser's user agent: Chrome/120.0.0.0, Edg/, OPR/) and not 255.255.255.255."""
     try:
         address = ipaddress.IPv4Address(text)
     except ValueError:
         return False
-    return not (address.is_unspecified or text == "255.255.255.255")
+    return address.packed[1:] != b"\0\0\0" and text != "255.255.255.255"
 
 
 def ipv6_valid(text: str) -> bool:

@@ -72,3 +72,11 @@ def events_of(payload: bytes) -> list[dict[str, Any]]:
     data = body if body[:1] == b"[" else zlib.decompress(body)
     events: list[dict[str, Any]] = orjson.loads(data)
     return events
+
+
+def typing(node: int, value: str, start: int = 1733500001000) -> list[dict[str, Any]]:
+    """The input events rrweb records while `value` is typed into node `node`: one per keystroke."""
+    return [
+        {"type": 3, "timestamp": start + n, "data": {"source": 5, "id": node, "text": value[:n], "isChecked": False}}
+        for n in range(1, len(value) + 1)
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -544,6 +545,40 @@ def test_replay_recording_is_scrubbed_as_rrweb_json(compressed: bool) -> None:
     assert html["tagName"] == "html" and html["childNodes"][1]["attributes"]["type"] == "email"
     assert html["childNodes"][0]["textContent"].startswith("Welcome back, call us at ")
     assert out[3]["data"]["payload"]["message"] == "signed in as [email]"
+
+
+def test_real_sdk_replay_recording_is_scrubbed() -> None:
+    """A segment exactly as @sentry/browser 11.17.0 sent it (unmasked; see tests/e2e/data): every planted value
+    goes, in URLs, text nodes, links, keystrokes and console crumbs, and the rrweb events keep their shape."""
+    payload = (Path(__file__).parents[1] / "e2e" / "data" / "replay_recording_sdk.bin").read_bytes()
+    before = rrweb.events_of(payload)
+    verdict, it = scrubbed({"type": "replay_recording"}, payload)
+    assert verdict is Verdict.SCRUBBED
+    after = rrweb.events_of(it.payload)
+    wire = orjson.dumps(after)
+    for planted in (b"jane.doe", b"john.roe", b"jd.typed", b"7946", b"jd.t"):
+        assert planted not in wire, planted
+    assert [(e["type"], e.get("data", {}).get("source")) for e in after] == [
+        (e["type"], e.get("data", {}).get("source")) for e in before
+    ]
+
+
+def test_replay_keystrokes_towards_a_redacted_value_are_masked() -> None:
+    """rrweb records a field once per keystroke: the prefixes of a typed e-mail address or card number (no
+    match on their own) go with the value they became; another field's keystrokes stay."""
+    events = [
+        *rrweb.typing(24, "jd.typed@example.com"),
+        *rrweb.typing(25, "4111 1111 1111 1111"),
+        *rrweb.typing(26, "blue"),
+    ]
+    verdict, it = scrubbed({"type": "replay_recording"}, rrweb.recording(events))
+    assert verdict is Verdict.SCRUBBED
+    texts: dict[int, list[str]] = {}
+    for event in rrweb.events_of(it.payload):
+        texts.setdefault(event["data"]["id"], []).append(event["data"]["text"])
+    assert set(texts[24]) == {"[email]"}
+    assert "4111" not in "".join(texts[25]) and len(texts[25]) == 19
+    assert texts[26] == ["b", "bl", "blu", "blue"]
 
 
 @pytest.mark.parametrize(
