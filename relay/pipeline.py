@@ -41,8 +41,9 @@ class ProcessingContext:
         sizes: list[int] = []
         for item in self.envelope.items:
             if id(item) in doomed:
-                dropped.append(item.category)
-                sizes.append(len(item.payload))
+                quantity = item.quantity  # a container counts its inner items
+                dropped.extend([item.category] * quantity)
+                sizes.extend([len(item.payload)] * quantity)
             else:
                 kept.append(item)
         self.envelope.items = kept

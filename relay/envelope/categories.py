@@ -53,6 +53,14 @@ JSON_ITEM_TYPES: frozenset[str] = frozenset(
     }
 )
 
+# Item types that may be containers: one item holding many logs, spans or metrics (`{"items": [...]}`, with
+# `item_count` in the header and a `application/vnd.sentry.items.*` content type). Quotas, outcomes and
+# client reports count what is inside.
+CONTAINER_TYPES: frozenset[str] = frozenset({"log", "otel_log", "span", "otel_span", "trace_metric"})
+CONTAINER_CONTENT_TYPE = "application/vnd.sentry.items."
+# The most inner items one container is counted as (an SDK batches at most a few hundred).
+MAX_CONTAINER_ITEMS = 10_000
+
 # Item types that carry the envelope's event, whose id the ingest endpoint answers with.
 EVENT_ITEM_TYPES: frozenset[str] = frozenset({"event", "transaction", "security", "raw_security", "feedback"})
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from ..errors import EnvelopeError, InvalidItemJson, TooManyItems
-from .categories import category_of, dependent_types
+from .categories import CONTAINER_CONTENT_TYPE, CONTAINER_TYPES, MAX_CONTAINER_ITEMS, category_of, dependent_types
 
 
 @dataclass(slots=True)
@@ -33,6 +33,20 @@ class Item:
     def category(self) -> str:
         """The data category this item counts in."""
         return category_of(self.type)
+
+    @property
+    def quantity(self) -> int:
+        """How many items this counts as: a container's `item_count` (bounded by its size), else 1."""
+        if self.headers.get("type") not in CONTAINER_TYPES:
+            return 1
+        count = self.headers.get("item_count")
+        content_type = self.headers.get("content_type")
+        if type(count) is not int or not isinstance(content_type, str):
+            return 1
+        if not content_type.startswith(CONTAINER_CONTENT_TYPE):
+            return 1
+        # Each inner item is an object ("{}" and a comma at least): a lying count can't pass the payload's size.
+        return max(1, min(count, MAX_CONTAINER_ITEMS, len(self.payload) // 3 or 1))
 
     def json(self) -> Any:
         """The payload parsed as JSON (shared, not a copy); EnvelopeError when it is not JSON."""
@@ -78,8 +92,8 @@ class Envelope:
         return [item for item in self.items if item.type in types and item.category not in categories]
 
     def categories(self) -> list[str]:
-        """The data category of every item, in order."""
-        return [item.category for item in self.items]
+        """The data category of every item, in order; a container's once per item inside it."""
+        return [item.category for item in self.items for _ in range(item.quantity)]
 
     def serialize(self) -> bytes:
         """Render the wire format; every item gets an explicit `length`."""

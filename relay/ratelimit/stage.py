@@ -37,7 +37,7 @@ class QuotaStage:
         groups: list[list[QuotaCheck]] = []
         plans: list[tuple[str, list[Item], list[QuotaConfig], int]] = []
         for category, items in by_category.items():
-            quantity = sum(len(i.payload) for i in items) if category in BYTE_CATEGORIES else len(items)
+            quantity = sum(len(i.payload) if category in BYTE_CATEGORIES else i.quantity for i in items)
             quotas = [q for q in project.quotas if q.applies_to(category)]
             if not quotas:
                 continue

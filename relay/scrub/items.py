@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from typing import Any
 
 import orjson
 
 from ..envelope import Envelope, Item
+from ..envelope.categories import CONTAINER_CONTENT_TYPE
 from ..errors import InvalidItemJson
 from ..logs import log_event
 from . import replay
@@ -121,6 +123,16 @@ class _Scrubbing:
                 self.report.audited.extend(self.auditor.payload(scrubbed, root, kind, self.limit))
         return scrubbed
 
+    def inner(self, payload: Any, root: str, kind: str, path: str, limit: float) -> tuple[Any, dict[str, Any]]:
+        """One item inside a container, scrubbed within `limit`, with its own `_meta` (as Sentry keeps it there)."""
+        meta: dict[str, Any] = {}
+        scrubbed = scrub_payload(self.scrubber, payload, root, meta, limit, self.report, kind)
+        if self.report is not None:
+            self.report.enforced.extend(redactions_in(meta, kind, path))
+            if self.auditor is not None:
+                self.report.audited.extend(self.auditor.payload(scrubbed, root, kind, limit))
+        return scrubbed, meta
+
     def text(self, text: str, root: str, kind: str) -> str | None:
         remarks: list[Remark] | None = [] if self.report is not None else None
         scrubbed = self.scrubber.scrub_text(text, root, remarks, self.limit)
@@ -159,7 +171,12 @@ def _scrub_payload(item: Item, scrubber: Scrubber, report: ScrubReport | None, a
         return Verdict.SCRUBBED
     root = JSON_ROOTS.get(kind)
     if root is not None:
-        item.set_json(scrubbing.payload(_load(item), root, kind))
+        payload = _load(item)
+        if is_container(item, payload):
+            item.set_json(_scrub_container(payload, root, kind, scrubbing))
+            item.headers["item_count"] = len(payload["items"])
+        else:
+            item.set_json(scrubbing.payload(payload, root, kind))
         return Verdict.SCRUBBED
     if kind == "replay_recording":
         return _scrub_replay_recording(item, scrubbing)
@@ -190,6 +207,38 @@ def _scrub_attachment(item: Item, scrubbing: _Scrubbing) -> Verdict:
         except orjson.JSONDecodeError:
             pass  # not JSON after all: scrub it as text
     return _scrub_as_text(item, text, scrubbing, "@attachment")
+
+
+def is_container(item: Item, payload: Any) -> bool:
+    """A container item (logs, v2 spans, trace metrics): `{"items": [...]}` with a container content type."""
+    content_type = item.headers.get("content_type")
+    return (
+        isinstance(content_type, str)
+        and content_type.startswith(CONTAINER_CONTENT_TYPE)
+        and isinstance(payload, dict)
+        and isinstance(payload.get("items"), list)
+    )
+
+
+def _scrub_container(payload: dict[str, Any], root: str, kind: str, scrubbing: _Scrubbing) -> dict[str, Any]:
+    """Each inner item scrubbed at the type's root with its own `_meta` (incoming `_meta` there is dropped: it
+    may hold original values), all within the item's one time bound. Other top-level keys are scrubbed too."""
+    deadline = time.perf_counter() + scrubbing.limit
+    items: list[Any] = []
+    for index, inner in enumerate(payload["items"]):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise ScrubError(f"{kind} container took longer than its time bound")
+        if isinstance(inner, dict):
+            inner.pop("_meta", None)
+        scrubbed, meta = scrubbing.inner(inner, root, kind, f"{root.lstrip('@')}.items.{index}", left)
+        if meta and isinstance(scrubbed, dict):
+            scrubbed["_meta"] = meta
+        items.append(scrubbed)
+    rest = {key: value for key, value in payload.items() if key != "items"}
+    out: dict[str, Any] = scrubbing.payload(rest, root, kind) if rest else {}
+    out["items"] = items
+    return out
 
 
 def _scrub_replay_recording(item: Item, scrubbing: _Scrubbing) -> Verdict:

@@ -35,7 +35,7 @@ class Entry:
         from ..envelope import parse_envelope  # only for envelopes with attachments
 
         try:
-            return [len(item.payload) for item in parse_envelope(self.body).items]
+            return [len(item.payload) for item in parse_envelope(self.body).items for _ in range(item.quantity)]
         except Exception:  # a body we wrote ourselves; if it can't be read, count items instead
             return None
 
