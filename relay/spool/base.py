@@ -107,4 +107,3 @@ HEADROOM_BYTES = 1024**2
 def headroom(bound: int) -> int:
     """Free bytes under which a spool of `bound` bytes counts as full (1 MiB, or 1% of a small bound)."""
     return min(HEADROOM_BYTES, max(1, bound // 100))
-

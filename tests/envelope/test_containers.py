@@ -15,7 +15,7 @@ LOGS = "application/vnd.sentry.items.log+json"
         ({"type": "log", "item_count": 3, "content_type": LOGS}, b'{"items":[{},{},{}]}', 3),
         ({"type": "log", "item_count": 3}, b'{"items":[{},{},{}]}', 1),  # no container content type
         ({"type": "event", "item_count": 3, "content_type": LOGS}, b"{}", 1),  # not a container type
-        ({"type": "log", "item_count": 10**12, "content_type": LOGS}, b'{"items":[{},{}]}', 5),  # bounded by size (17 bytes // 3)
+        ({"type": "log", "item_count": 10**12, "content_type": LOGS}, b'{"items":[{},{}]}', 5),  # 17 bytes // 3
         ({"type": "log", "item_count": "3", "content_type": LOGS}, b'{"items":[{},{},{}]}', 1),
         ({"type": "log", "item_count": -5, "content_type": LOGS}, b'{"items":[]}', 1),
         ({"type": "span", "item_count": 2, "content_type": "application/vnd.sentry.items.span.v2+json"}, b"x" * 50, 2),
