@@ -29,6 +29,7 @@ from .model import (
     RetryConfig,
     ScrubConfig,
     SpoolConfig,
+    TunnelConfig,
     UnknownProjects,
     UpstreamConfig,
 )
@@ -114,6 +115,23 @@ def check_rules(config: Config, base: Path) -> list[str]:
     return problems
 
 
+_TUNNEL_PATH = regex.compile(r"(?:/[A-Za-z0-9._~-]+)+/?")
+# Paths outside /api/ that the relay serves itself (a tunnel there would shadow them, or they it).
+_RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def tunnel_path_value(value: Any) -> str:
+    """`tunnel.path`: an absolute path of plain segments, clear of `/api/` and the relay's own paths."""
+    if not isinstance(value, str) or not _TUNNEL_PATH.fullmatch(value):
+        raise ValueError(f"expected a path like /tunnel (letters, digits and . _ ~ - between slashes), got {value!r}")
+    lowered = value.lower().rstrip("/")
+    if lowered == "/api" or lowered.startswith("/api/"):
+        raise ValueError(f"must not be under /api/, where the Sentry endpoints are, got {value!r}")
+    if lowered in _RESERVED_PATHS:
+        raise ValueError(f"must not be one of the relay's own paths ({', '.join(_RESERVED_PATHS)}), got {value!r}")
+    return value
+
+
 class _Reader:
     """Walks the YAML tree with a key path, collecting problems instead of stopping at the first."""
 
@@ -196,6 +214,7 @@ class _Reader:
                 "ratelimit",
                 "outcomes",
                 "admin",
+                "tunnel",
                 "filters",
                 "fingerprints",
             ),
@@ -218,6 +237,7 @@ class _Reader:
             ratelimit=read_ratelimit(self, data.get("ratelimit"), "ratelimit"),
             outcomes=read_outcomes(self, data.get("outcomes"), "outcomes"),
             admin=self.admin(data.get("admin"), "admin"),
+            tunnel=self.tunnel(data.get("tunnel"), "tunnel"),
             filters=read_filters(self, data.get("filters"), "filters") or FiltersConfig(),
             fingerprints=read_fingerprints(self, data.get("fingerprints"), "fingerprints") or (),
             source=self.source,
@@ -245,6 +265,15 @@ class _Reader:
             host=self.field(data, path, "host", string, d.host),
             port=self.field(data, path, "port", int_range(0, 65535), d.port),
         )
+
+    def tunnel(self, raw: Any, path: str) -> TunnelConfig | None:
+        if raw is None:
+            return None
+        data = self.mapping(raw, path, ("path",))
+        if isinstance(raw, dict) and "path" not in data:
+            self.problem(f"{path}.path", "is required: the path the browser SDK's tunnel option names, like /tunnel")
+        tunnel_path = self.field(data, path, "path", tunnel_path_value, None)
+        return TunnelConfig(tunnel_path) if tunnel_path is not None else None
 
     def listen(self, raw: Any, path: str) -> ListenConfig:
         data = self.mapping(raw, path, ("host", "port", "idle_timeout", "body_timeout", "max_connections"))

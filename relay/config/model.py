@@ -186,6 +186,13 @@ class AdminConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TunnelConfig:
+    """`tunnel`: the path where the browser SDK's `tunnel` option posts envelopes; off when absent."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectConfig:
     """One project the relay accepts events for."""
 
@@ -281,6 +288,7 @@ class Config:
     ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
     outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    tunnel: TunnelConfig | None = None
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     fingerprints: tuple[FingerprintRule, ...] = ()
     source: str = "<defaults>"

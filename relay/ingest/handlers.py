@@ -2,97 +2,46 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from aiohttp import web
 
-from ..envelope import Envelope, parse_envelope
-from ..errors import EnvelopeError, HttpError, TooManyItems
-from .auth import Auth, auth_from_envelope_dsn, auth_from_request, check_envelope_dsn
+from .attachments_upload import handle_attachments
+from .auth import auth_from_envelope_dsn, auth_from_request, check_envelope_dsn
 from .body import read_body
-from .cors import origin_allowed, preflight_response
-from .legacy import minidump_to_envelope, security_to_envelope, store_to_envelope
-from .state import STATE, RelayState
-
-
-def _project_id(request: web.Request) -> int:
-    raw = request.match_info.get("project_id", "")
-    if not raw.isdigit() or len(raw) > 18:
-        raise HttpError(400, f"invalid project id {raw!r} in the URL")
-    return int(raw)
-
-
-def _check_origin(request: web.Request, state: RelayState, project_id: int) -> None:
-    origin = request.headers.get("Origin") or _origin_of(request.headers.get("Referer"))
-    if not origin:
-        return
-    project = state.projects.get(project_id)
-    allowed = project.allowed_origins if project is not None else ("*",)
-    if not origin_allowed(origin, allowed):
-        raise HttpError(403, f"origin {origin!r} is not allowed for project {project_id}")
-
-
-def _origin_of(referer: str | None) -> str | None:
-    """The origin part of a Referer, which browsers send when they omit Origin."""
-    if not referer:
-        return None
-    parts = urlsplit(referer)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
-
-
-def _require_auth(request: web.Request) -> Auth:
-    auth = auth_from_request(request)
-    if auth is None:
-        raise HttpError(401, "missing authorization information: send X-Sentry-Auth or sentry_key")
-    return auth
-
-
-def _answer(state: RelayState, event_id: str | None, headers: dict[str, str]) -> web.Response:
-    body = {"id": event_id} if event_id else {}
-    return web.json_response(body, headers=headers, dumps=state.dumps)
+from .checkins import handle_check_in
+from .cors import preflight_response
+from .fallback import add_fallback_routes
+from .legacy import minidump_to_envelope, security_to_envelope
+from .nel import handle_nel
+from .request import answer, check_origin, parse_body, project_id_of, require_auth
+from .state import STATE
+from .store import handle_store, handle_store_beacon, handle_store_by_key
+from .tunnel import handle_tunnel, handle_tunnel_preflight
 
 
 async def handle_envelope(request: web.Request) -> web.Response:
     """`POST /api/<project>/envelope/`: the protocol every current SDK speaks."""
     state = request.app[STATE]
-    project_id = _project_id(request)
-    _check_origin(request, state, project_id)
+    project_id = project_id_of(request)
+    check_origin(request, state, project_id)
     auth = auth_from_request(request)
     if auth is not None:
         state.projects.authorize(project_id, auth)  # refuse before reading a body we would discard
-    envelope = _parse(await read_body(request, state.config.limits), state)
+    envelope = parse_body(await read_body(request, state.config.limits), state)
     if auth is None:
         auth = auth_from_envelope_dsn(envelope.headers, project_id)
     else:
         check_envelope_dsn(envelope.headers, project_id, auth)
     project = state.projects.authorize(project_id, auth)
     accepted = await state.ingest.accept(envelope, project_id, project, auth)
-    return _answer(state, accepted.event_id, accepted.headers)
-
-
-async def handle_store(request: web.Request) -> web.Response:
-    """`POST /api/<project>/store/`: one JSON event (legacy SDKs), forwarded as an envelope."""
-    state = request.app[STATE]
-    project_id = _project_id(request)
-    _check_origin(request, state, project_id)
-    auth = _require_auth(request)
-    project = state.projects.authorize(project_id, auth)
-    body = await read_body(request, state.config.limits)
-    if request.content_type == "application/x-sentry-envelope":
-        envelope = _parse(body, state)
-        check_envelope_dsn(envelope.headers, project_id, auth)
-    else:
-        envelope = store_to_envelope(body, state.config.limits.max_event_size)
-    accepted = await state.ingest.accept(envelope, project_id, project, auth)
-    return _answer(state, accepted.event_id, accepted.headers)
+    return answer(state, accepted.event_id, accepted.headers)
 
 
 async def handle_security(request: web.Request) -> web.Response:
     """`POST /api/<project>/security/`: browser CSP and similar reports."""
     state = request.app[STATE]
-    project_id = _project_id(request)
-    _check_origin(request, state, project_id)
-    auth = _require_auth(request)
+    project_id = project_id_of(request)
+    check_origin(request, state, project_id)
+    auth = require_auth(request)
     project = state.projects.authorize(project_id, auth)
     envelope = security_to_envelope(await read_body(request, state.config.limits), request.query)
     await state.ingest.accept(envelope, project_id, project, auth)
@@ -102,9 +51,9 @@ async def handle_security(request: web.Request) -> web.Response:
 async def handle_minidump(request: web.Request) -> web.Response:
     """`POST /api/<project>/minidump/`: native crash reports; answers the event id as text."""
     state = request.app[STATE]
-    project_id = _project_id(request)
-    _check_origin(request, state, project_id)
-    auth = _require_auth(request)
+    project_id = project_id_of(request)
+    check_origin(request, state, project_id)
+    auth = require_auth(request)
     project = state.projects.authorize(project_id, auth)
     limits = state.config.limits
     envelope = await minidump_to_envelope(
@@ -140,33 +89,45 @@ async def handle_metrics(request: web.Request) -> web.Response:
     )
 
 
-def _parse(body: bytes, state: RelayState) -> Envelope:
-    limit = state.config.limits.max_envelope_size
-    if len(body) > limit:
-        raise HttpError(413, f"envelope of {len(body)} bytes exceeds limits.max_envelope_size")
-    try:
-        return parse_envelope(body, state.config.limits.max_envelope_items)
-    except TooManyItems as exc:
-        raise HttpError(413, str(exc)) from None
-    except EnvelopeError as exc:
-        raise HttpError(400, f"invalid envelope: {exc}") from None
+# Every /api/ endpoint a browser may call with custom headers (and so preflight): the path after `/api/`.
+_PREFLIGHT = (
+    r"/api/{path:store|[^/]+/(?:envelope|store|security|csp-report|minidump|nel"
+    r"|events/[^/]+/attachments|cron/[^/]+(?:/[^/]+)?)}{slash:/?}"
+)
 
 
 def add_routes(app: web.Application) -> None:
-    """Register every endpoint."""
-    app.router.add_post(r"/api/{project_id}/envelope{slash:/?}", handle_envelope, name="envelope")
-    app.router.add_post(r"/api/{project_id}/store{slash:/?}", handle_store, name="store")
-    app.router.add_post(r"/api/{project_id}/security{slash:/?}", handle_security, name="security")
-    app.router.add_post(r"/api/{project_id}/csp-report{slash:/?}", handle_security, name="csp_report")
-    app.router.add_post(r"/api/{project_id}/minidump{slash:/?}", handle_minidump, name="minidump")
-    app.router.add_route(
-        "OPTIONS",
-        r"/api/{project_id}/{endpoint:envelope|store|security|csp-report|minidump}{slash:/?}",
-        handle_preflight,
-        name="preflight",
+    """Register every endpoint (the tunnel when `tunnel` is configured), then the `/api/` fallbacks."""
+    router = app.router
+    router.add_post(r"/api/{project_id}/envelope{slash:/?}", handle_envelope, name="envelope")
+    router.add_post(r"/api/{project_id}/store{slash:/?}", handle_store, name="store")
+    router.add_get(r"/api/{project_id}/store{slash:/?}", handle_store_beacon, name="store_beacon", allow_head=False)
+    store_by_key = router.add_resource(r"/api/store{slash:/?}", name="store_by_key")
+    store_by_key.add_route("POST", handle_store_by_key)
+    store_by_key.add_route("GET", handle_store_by_key)
+    router.add_post(r"/api/{project_id}/security{slash:/?}", handle_security, name="security")
+    router.add_post(r"/api/{project_id}/csp-report{slash:/?}", handle_security, name="csp_report")
+    router.add_post(r"/api/{project_id}/minidump{slash:/?}", handle_minidump, name="minidump")
+    router.add_post(r"/api/{project_id}/nel{slash:/?}", handle_nel, name="nel")
+    router.add_post(
+        r"/api/{project_id}/events/{event_id}/attachments{slash:/?}", handle_attachments, name="attachments"
     )
-    app.router.add_get("/healthz", handle_live, name="healthz")
-    app.router.add_get("/readyz", handle_ready, name="readyz")
-    app.router.add_get("/api/relay/healthcheck/live/", handle_live, name="live")
-    app.router.add_get("/api/relay/healthcheck/ready/", handle_ready, name="ready")
-    app.router.add_get("/metrics", handle_metrics, name="metrics")
+    for name, path in (
+        ("cron_keyed", r"/api/{project_id}/cron/{monitor_slug}/{sentry_key}{slash:/?}"),
+        ("cron", r"/api/{project_id}/cron/{monitor_slug}{slash:/?}"),
+    ):
+        cron = router.add_resource(path, name=name)
+        cron.add_route("GET", handle_check_in)
+        cron.add_route("POST", handle_check_in)
+    router.add_route("OPTIONS", _PREFLIGHT, handle_preflight, name="preflight")
+    router.add_get("/healthz", handle_live, name="healthz")
+    router.add_get("/readyz", handle_ready, name="readyz")
+    router.add_get("/api/relay/healthcheck/live/", handle_live, name="live")
+    router.add_get("/api/relay/healthcheck/ready/", handle_ready, name="ready")
+    router.add_get("/api/0/relays/live/", handle_live, name="relays_live")  # what a Relay in front checks
+    router.add_get("/metrics", handle_metrics, name="metrics")
+    tunnel = app[STATE].config.tunnel
+    if tunnel is not None:
+        router.add_post(tunnel.path, handle_tunnel, name="tunnel")
+        router.add_route("OPTIONS", tunnel.path, handle_tunnel_preflight, name="tunnel_preflight")
+    add_fallback_routes(app)
