@@ -11,6 +11,7 @@ from ..outcomes import Outcome
 from ..pipeline import ProcessingContext
 from .fingerprints import fingerprint_for
 from .inbound import matching_filter
+from .spans import filter_spans
 
 _FILTERED_TYPES = frozenset({"event", "transaction"})
 
@@ -30,6 +31,8 @@ class FilterStage:
         rules = self._config.fingerprints_for(ctx.project)
         if not filters.active and not rules:
             return
+        if filters.active:
+            filter_spans(ctx, filters)  # streamed spans, as the transaction each belongs to
         primary = next((item for item in ctx.envelope.items if item.type in _FILTERED_TYPES), None)
         if primary is None:
             return

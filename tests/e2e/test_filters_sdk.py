@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sentry_sdk
+import sentry_sdk.traces
 
 from ..support import outcome_totals
-from .test_sentry_sdk import items_of, sdk
+from .test_sentry_sdk import items_of, sdk, wait_until
 from .test_volume_sdk import capture_error, reported, settled, volume_relay, wait_forwarded
 
 OPTIONS = """    rules: [secrets, pii]
@@ -87,3 +88,23 @@ def test_sdk_fingerprint_is_kept() -> None:
         relay.wait_for(1)
         [event] = [item.json() for item in items_of(relay, "event")]
         assert event["fingerprint"] == ["my-own-grouping"]
+
+
+def test_streamed_spans_are_filtered_like_their_transaction() -> None:
+    """With span streaming (sentry-python's `trace_lifecycle="stream"`, JS v11's default) no transaction is sent:
+    a health check's spans are dropped by `filters.transactions`, and counted per span; other spans pass."""
+    with volume_relay(OPTIONS) as relay:
+        assert relay.state is not None
+        state = relay.state
+        with sdk(relay, trace_lifecycle="stream") as (client, _recorder):
+            with sentry_sdk.traces.start_span(name="/healthz"), sentry_sdk.traces.start_span(name="db.ping"):
+                pass
+            with sentry_sdk.traces.start_span(name="/api/orders"), sentry_sdk.traces.start_span(name="db.query"):
+                pass
+            client.flush(timeout=10)
+        wait_until(lambda: outcome_totals(state).get(("forwarded", "none", "span"), 0) >= 2, what="the kept spans")
+        totals = outcome_totals(state)
+        assert totals.get(("filtered", "filter:transactions", "span")) == 2
+        assert totals.get(("forwarded", "none", "span")) == 2
+        names = {span["name"] for item in items_of(relay, "span") for span in item.json()["items"]}
+        assert names == {"/api/orders", "db.query"}
