@@ -7,7 +7,6 @@ from relay.envelope.event import EventView
 from relay.filter.inbound import matching_filter
 from relay.filter.spans import span_event
 
-
 _KEYS = {"agent": "user_agent.original", "address": "client.address"}
 
 
