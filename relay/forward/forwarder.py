@@ -24,6 +24,7 @@ from ..ratelimit import (
 )
 from ..spool import Entry, Spool
 from .backoff import backoff_delay
+from .sent_at import redated
 from .upstream import Upstream, UpstreamResponse
 
 logger = logging.getLogger("relay.forward")
@@ -155,6 +156,7 @@ class Forwarder:
             return
         target = entries[0].target
         body = entries[0].body if len(entries) == 1 else _merge(entries)
+        body = redated(body, entries[0].received_at, self._clock.time())  # the time held here isn't clock skew
         started = self._clock.monotonic()
         response: UpstreamResponse | None = None
         try:
