@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from .logs import log_event
 from .metrics import Metrics
 
 if TYPE_CHECKING:
@@ -51,12 +54,47 @@ class Reason(StrEnum):
 OutcomeListener = Callable[[Outcome, str, str, int, "Target | None"], None]
 
 
+logger = logging.getLogger("relay.outcomes")
+# Drops logged at debug per second at most; past it they are counted and the count logged with the next.
+DROP_LOG_RATE = 20
+
+
+class _DropLog:
+    """Debug lines for dropped items, at most DROP_LOG_RATE a second, so a flood can't fill the log."""
+
+    __slots__ = ("_clock", "_logged", "_second", "_suppressed")
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._second = -1
+        self._logged = 0
+        self._suppressed = 0
+
+    def write(self, outcome: Outcome, reason: str, category: str, quantity: int, target: Target | None) -> None:
+        second = int(self._clock())
+        if second != self._second:
+            self._second, self._logged = second, 0
+        if self._logged >= DROP_LOG_RATE:
+            self._suppressed += 1
+            return
+        self._logged += 1
+        fields: dict[str, object] = {"outcome": outcome.value, "reason": reason, "category": category,
+                                     "quantity": quantity}  # fmt: skip
+        if target is not None:
+            fields["project"] = target.project_id
+        if self._suppressed:
+            fields["not_logged_before"], self._suppressed = self._suppressed, 0
+        log_event(logger, logging.DEBUG, "items dropped", **fields)
+
+
 class Outcomes:
-    """Records outcomes in `relay_outcomes_total` and tells listeners (client reports, audits)."""
+    """Records outcomes in `relay_outcomes_total` and tells listeners (client reports, audits); drops are
+    also logged at debug (rate limited)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
         self._listeners: list[OutcomeListener] = []
+        self._drops = _DropLog()
 
     def subscribe(self, listener: OutcomeListener) -> None:
         """Call `listener(outcome, reason, category, quantity, target)` for every recorded outcome."""
@@ -87,10 +125,13 @@ class Outcomes:
             counts[category] = counts.get(category, 0) + 1
             size = sizes[index] if sizes is not None and category in BYTE_CATEGORIES else 1
             quantities[category] = quantities.get(category, 0) + size
+        debug = outcome is not Outcome.FORWARDED and logger.isEnabledFor(logging.DEBUG)
         for category, count in counts.items():
             self._metrics.outcomes_by(outcome.value, str(reason), category).inc(count)
             for listener in self._listeners:
                 listener(outcome, str(reason), category, quantities[category], target)
+            if debug:
+                self._drops.write(outcome, str(reason), category, quantities[category], target)
 
     def record_entries(self, outcome: Outcome, reason: str, entries: Iterable[Entry]) -> None:
         """Record the outcome of spooled envelopes, item by item.
