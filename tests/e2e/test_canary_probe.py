@@ -32,6 +32,7 @@ from .test_process import free_port, subprocess_env
 EMAIL = "canary.probe@example.com"
 CARD = "4012 8888 8888 1881"  # a Luhn-valid test card
 CANARY = f"{EMAIL} paid with {CARD}"
+CONTACT = "reply.to.me@example.net"  # a feedback's contact address: forwarded as given
 MARKER = "probe-marker-" + uuid.uuid4().hex[:12]  # rides along unscrubbed: proves each place was really read
 # What must never be found, in the forms a leak could take (JSON and URL escaping included).
 NEEDLES = (
@@ -305,7 +306,8 @@ def envelopes() -> Iterator[tuple[str, bytes]]:
     feedback = {
         "event_id": uuid.uuid4().hex,
         "contexts": {
-            "feedback": {"message": CANARY, "contact_email": EMAIL, "name": CANARY, "url": f"https://x/?e={EMAIL}"}
+            # contact_email is the one value kept on purpose (so someone can answer; Sentry's Relay keeps it too)
+            "feedback": {"message": CANARY, "contact_email": CONTACT, "name": CANARY, "url": f"https://x/?e={EMAIL}"}
         },
         "user": {"email": EMAIL},
     }
@@ -541,6 +543,7 @@ async def test_canaries_appear_nowhere(relay_process: RelayRun, recording_upstre
     upstream = b"\n".join([*recording_upstream.bodies, *recording_upstream.decoded])
     assert MARKER.encode() in upstream and b"[email]" in upstream and b"[creditcard]" in upstream
     assert any(MARKER.encode() in recording for recording in recording_upstream.decoded), "no replay recording read"
+    assert CONTACT.encode() in upstream, "the feedback's contact address was not kept"
     assert recording_upstream.item_types() >= EXPECTED_TYPES, EXPECTED_TYPES - recording_upstream.item_types()
     assert not leaks(upstream), leaks(upstream)
     assert not leaks(b"\n".join(recording_upstream.headers))
