@@ -37,6 +37,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/scrub_bench.py
 	$(BIN)/python bench/ext_bench.py
+	$(BIN)/python bench/replay_bench.py
 	$(BIN)/python bench/perf.py
 
 chaos: $(STAMP)
