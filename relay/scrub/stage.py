@@ -76,7 +76,7 @@ class ScrubStage:
             return  # `rules: []`: the project opted out of scrubbing; items pass unchanged
         auditor = registry.auditor_for(ctx.project)
         report = ScrubReport() if self._metrics is not None or self._audit_log is not None else None
-        if any(len(item.payload) > LARGE_BYTES for item in ctx.envelope.items):
+        if any(len(item.payload) > LARGE_BYTES or item.type in _EXPANDING for item in ctx.envelope.items):
             failed, unscannable = await self._offload(ctx, registry, report)
         else:
             failed, unscannable = scrub_envelope(ctx.envelope, _forward_unscannable(ctx), scrubber, auditor, report)
@@ -196,6 +196,9 @@ def _with_replay_events(items: list[Item], failed: list[Item], unscannable: list
 
 
 _REPLAY_BODIES = frozenset({"replay_recording", "replay_video"})
+# Compressed inside, whatever their size: a 10 KB replay recording is 1 MB of rrweb JSON (75 ms to scrub), and
+# could be 10 MB. They are scrubbed in the child, never on the event loop.
+_EXPANDING = frozenset({"replay_recording"})
 
 
 def _forward_unscannable(ctx: ProcessingContext) -> bool:

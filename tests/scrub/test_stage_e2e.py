@@ -13,7 +13,7 @@ import pytest
 import sentry_sdk
 from sentry_sdk.scrubber import EventScrubber
 
-from relay.config import ProjectConfig
+from relay.config import Config, ProjectConfig
 from relay.envelope import Envelope, Item
 from relay.ingest import RelayState
 from relay.metrics import Metrics
@@ -21,6 +21,7 @@ from relay.outcomes import Outcomes
 from relay.pipeline import ProcessingContext
 from relay.rules import load_pack
 from relay.scrub.engine import Scrubber, ScrubError
+from relay.scrub.registry import ScrubberRegistry
 from relay.scrub.stage import ScrubStage
 
 from ..conftest import RelayFactory, state_of
@@ -480,7 +481,7 @@ async def test_stage_drops_too_deep_event() -> None:
 async def test_replay_event_is_dropped_with_its_recording(body: dict[str, str], outcome: tuple[str, str, str]) -> None:
     """A replay event whose recording or video is dropped goes with it, with the same outcome (Sentry rejects a
     replay event alone); the error event beside them is kept."""
-    scrubber = Scrubber([*load_pack("pii").rules])
+    registry = ScrubberRegistry(Config(rules=("pii",)))  # a real one: recordings are scrubbed in the child
     envelope = Envelope(
         {"event_id": EVENT_ID},
         [
@@ -490,7 +491,11 @@ async def test_replay_event_is_dropped_with_its_recording(body: dict[str, str], 
         ],
     )
     ctx, metrics = _context(envelope, ProjectConfig(id=PROJECT, keys=(KEY,)))
-    await ScrubStage(_Registry(scrubber)).process(ctx)  # type: ignore[arg-type]
+    stage = ScrubStage(registry)
+    try:
+        await stage.process(ctx)
+    finally:
+        stage.close()
     assert [i.type for i in envelope.items] == ["event"]
     assert _totals(metrics) == {outcome: 2.0}
 
@@ -511,3 +516,29 @@ async def test_stage_unscannable_kept_for_opted_in_project() -> None:
         await ScrubStage(_Registry(scrubber)).process(ctx)  # type: ignore[arg-type]
         assert [i.type for i in envelope.items] == expected_types
         assert _totals(metrics) == expected_totals
+
+
+async def test_small_replay_recordings_are_scrubbed_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay recording of a few KB (a MB of rrweb JSON inside) goes to the scrubbing child, never the loop."""
+    from . import rrweb
+
+    offloaded: list[list[str]] = []
+    real = ScrubStage._offload
+
+    async def spy(self: ScrubStage, ctx: ProcessingContext, registry: Any, report: Any) -> Any:
+        offloaded.append([item.type for item in ctx.envelope.items])
+        return await real(self, ctx, registry, report)
+
+    monkeypatch.setattr(ScrubStage, "_offload", spy)
+    recording = rrweb.recording(rrweb.segment("hello jane@example.com", "x", "https://shop.example/"))
+    assert len(recording) < 2048
+    envelope = Envelope({"event_id": EVENT_ID}, [Item({"type": "replay_recording"}, recording)])
+    ctx, _ = _context(envelope, ProjectConfig(id=PROJECT, keys=(KEY,)))
+    stage = ScrubStage(ScrubberRegistry(Config(rules=("pii",))))
+    try:
+        await stage.process(ctx)
+    finally:
+        stage.close()
+    assert offloaded == [["replay_recording"]]
+    assert len(envelope.items) == 1
+    assert b"jane@example.com" not in orjson.dumps(rrweb.events_of(envelope.items[0].payload))
