@@ -31,6 +31,7 @@ ENDPOINTS = (
     "POST /api/<project>/security/",
     "POST /api/<project>/csp-report/",
     "POST /api/<project>/minidump/",
+    "POST /api/<project>/unreal/<key>/",
     "POST /api/<project>/nel/",
     "POST /api/<project>/events/<event_id>/attachments/",
     "GET|POST /api/<project>/cron/<monitor_slug>/[<key>/]",

@@ -16,6 +16,7 @@ from .request import answer, check_origin, parse_body, project_id_of, require_au
 from .state import STATE
 from .store import handle_store, handle_store_beacon, handle_store_by_key
 from .tunnel import handle_tunnel, handle_tunnel_preflight
+from .unreal_endpoint import handle_unreal
 
 
 async def handle_envelope(request: web.Request) -> web.Response:
@@ -109,6 +110,7 @@ def add_routes(app: web.Application) -> None:
     router.add_post(r"/api/{project_id}/csp-report{slash:/?}", handle_security, name="csp_report")
     router.add_post(r"/api/{project_id}/minidump{slash:/?}", handle_minidump, name="minidump")
     router.add_post(r"/api/{project_id}/nel{slash:/?}", handle_nel, name="nel")
+    router.add_post(r"/api/{project_id}/unreal/{sentry_key}/", handle_unreal, name="unreal")
     router.add_post(
         r"/api/{project_id}/events/{event_id}/attachments{slash:/?}", handle_attachments, name="attachments"
     )

@@ -16,7 +16,7 @@ async def test_relays_live(make_relay: RelayFactory) -> None:
     assert (await resp.json())["is_healthy"] is True
 
 
-@pytest.mark.parametrize("path", ["/api/42/unreal/key/", "/api/0/projects/org/proj/", "/api/42/events/x/"])
+@pytest.mark.parametrize("path", ["/api/42/playstation/key/", "/api/0/projects/org/proj/", "/api/42/events/x/"])
 async def test_unknown_api_path_names_the_endpoints(make_relay: RelayFactory, path: str) -> None:
     """Any other /api/ path is a JSON 404 whose detail quotes the path and lists the supported endpoints."""
     client = await make_relay()

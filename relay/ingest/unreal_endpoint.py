@@ -1,0 +1,48 @@
+"""`POST /api/<project>/unreal/<key>/`: Unreal Engine crash reports (CrashReportClient's `.uecrash` upload).
+
+The key is in the path (the engine's crash reporter can't send headers); a key in the request as well is
+refused, as Relay refuses "multiple authorization payloads". The archive becomes an envelope (see `unreal`)
+and goes through the pipeline as any other. The answer is the event id as a hyphenated UUID, as Relay answers,
+and never 429: the crash reporter retries on one, so a rate-limited crash is answered 200 and counted.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from ..errors import HttpError
+from .auth import Auth, auth_from_request
+from .body import read_body
+from .request import check_origin, parse_project_id
+from .state import STATE
+from .unreal import unreal_to_envelope
+
+CLIENT = "unreal-crashreporter"
+
+
+async def handle_unreal(request: web.Request) -> web.Response:
+    """An Unreal crash report; answers the event id (hyphenated) as text."""
+    state = request.app[STATE]
+    project_id = parse_project_id(request.match_info.get("project_id", ""), "in the URL")
+    if auth_from_request(request) is not None:
+        raise HttpError(401, "multiple authorization payloads detected: the key is in the path and the request")
+    auth = Auth(request.match_info["sentry_key"], CLIENT)
+    check_origin(request, state, project_id)
+    project = state.projects.authorize(project_id, auth)
+    limits = state.config.limits
+    envelope = await unreal_to_envelope(
+        await read_body(request, limits), limits.max_decompressed_size, request.query.get("UserID")
+    )
+    event_id = envelope.event_id
+    headers: dict[str, str] = {}
+    try:
+        accepted = await state.ingest.accept(envelope, project_id, project, auth)
+        headers = accepted.headers
+    except HttpError as exc:
+        if exc.status != 429:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "x-sentry-rate-limits"}
+    text = str(uuid.UUID(event_id)) if event_id else ""
+    return web.Response(text=text, headers=headers)
