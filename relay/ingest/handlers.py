@@ -16,7 +16,7 @@ from .request import answer, check_origin, parse_body, project_id_of, require_au
 from .state import STATE
 from .store import handle_store, handle_store_beacon, handle_store_by_key
 from .tunnel import handle_tunnel, handle_tunnel_preflight
-from .unreal_endpoint import handle_unreal
+from .unreal_endpoint import accept_crash, handle_unreal
 
 
 async def handle_envelope(request: web.Request) -> web.Response:
@@ -60,8 +60,7 @@ async def handle_minidump(request: web.Request) -> web.Response:
     envelope = await minidump_to_envelope(
         await read_body(request, limits), request.headers, limits.max_decompressed_size
     )
-    accepted = await state.ingest.accept(envelope, project_id, project, auth)
-    return web.Response(text=accepted.event_id or "", headers=accepted.headers)
+    return await accept_crash(state, envelope, project_id, project, auth)
 
 
 async def handle_preflight(request: web.Request) -> web.Response:

@@ -12,11 +12,13 @@ import uuid
 
 from aiohttp import web
 
+from ..config import ProjectConfig
+from ..envelope import Envelope
 from ..errors import HttpError
 from .auth import Auth, auth_from_request
 from .body import read_body
 from .request import check_origin, parse_project_id
-from .state import STATE
+from .state import STATE, RelayState
 from .unreal import unreal_to_envelope
 
 CLIENT = "unreal-crashreporter"
@@ -35,14 +37,26 @@ async def handle_unreal(request: web.Request) -> web.Response:
     envelope = await unreal_to_envelope(
         await read_body(request, limits), limits.max_decompressed_size, request.query.get("UserID")
     )
+    return await accept_crash(state, envelope, project_id, project, auth)
+
+
+async def accept_crash(
+    state: RelayState, envelope: Envelope, project_id: int, project: ProjectConfig | None, auth: Auth
+) -> web.Response:
+    """Accept a crash upload and answer as Relay answers crash reporters: the event id as a hyphenated UUID
+    (what the minidump and Unreal clients expect), and 200 even when a quota refused it (they retry a 429)."""
     event_id = envelope.event_id
     headers: dict[str, str] = {}
     try:
         accepted = await state.ingest.accept(envelope, project_id, project, auth)
         headers = accepted.headers
+        event_id = accepted.event_id or event_id
     except HttpError as exc:
         if exc.status != 429:
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "x-sentry-rate-limits"}
-    text = str(uuid.UUID(event_id)) if event_id else ""
+    try:
+        text = str(uuid.UUID(event_id)) if event_id else ""
+    except ValueError:
+        text = event_id or ""
     return web.Response(text=text, headers=headers)

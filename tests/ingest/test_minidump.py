@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import uuid
 
 import msgpack
 import orjson
@@ -28,8 +29,9 @@ async def test_raw_minidump(make_relay: RelayFactory, upstream: FakeUpstream) ->
         headers={**auth_header(), "Content-Type": "application/octet-stream"},
     )
     assert resp.status == 200
-    event_id = await resp.text()
-    assert re.fullmatch(r"[0-9a-f]{32}", event_id)
+    answered = await resp.text()  # hyphenated, as Relay answers: the crash reporters expect it so
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", answered)
+    event_id = uuid.UUID(answered).hex
     await upstream.wait_for(1)
     envelope = upstream.received[0].envelope
     assert envelope.event_id == event_id
@@ -52,7 +54,7 @@ async def test_multipart_minidump(make_relay: RelayFactory, upstream: FakeUpstre
     form.add_field("some_field", "user@example.com")
     resp = await client.post(f"/api/{PROJECT}/minidump/?sentry_key={KEY}", data=form)
     assert resp.status == 200
-    assert await resp.text() == EVENT_ID
+    assert uuid.UUID(await resp.text()) == uuid.UUID(EVENT_ID)
     await upstream.wait_for(1)
     envelope = upstream.received[0].envelope
     assert envelope.event_id == EVENT_ID
@@ -185,7 +187,7 @@ async def test_sentry_native_msgpack_event_and_breadcrumbs_are_merged_and_scrubb
         ("__sentry-breadcrumb2", "__sentry-breadcrumb2", older),
     )
     assert resp.status == 200
-    assert await resp.text() == EVENT_ID
+    assert uuid.UUID(await resp.text()) == uuid.UUID(EVENT_ID)
     await upstream.wait_for(1)
     envelope = upstream.received[0].envelope
     assert [i.type for i in envelope.items] == ["event", "attachment"]
