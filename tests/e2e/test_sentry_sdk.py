@@ -550,7 +550,7 @@ def test_upstream_rate_limit_reaches_the_sdk(relay: BackgroundRelay) -> None:
         client.flush(timeout=10)
         wait_until(lambda: len(relay.upstream.attempts) >= 1, what="the upstream attempt")
         wait_until(
-            lambda: outcome_totals(state).get(("rate_limited", "upstream_rate_limited", "error"), 0) == 1,
+            lambda: outcome_totals(state).get(("rate_limited", "upstream_limited_on_send", "error"), 0) == 1,
             what="the rate-limited outcome",
         )
         assert recorder.responses == [(200, None)]
@@ -594,7 +594,8 @@ def test_upstream_rate_limit_reaches_the_sdk(relay: BackgroundRelay) -> None:
     assert tx.envelope.items[0].json()["transaction"] == "still-flowing"
     assert_forwarded_clean(tx, relay)
     totals = outcome_totals(state)
-    assert totals.get(("rate_limited", "upstream_rate_limited", "error")) == 2
+    assert totals.get(("rate_limited", "upstream_limited_on_send", "error")) == 1  # the 429 the upstream gave
+    assert totals.get(("rate_limited", "upstream_rate_limited", "error")) == 1  # refused at the door
     assert totals.get(("forwarded", "none", "transaction")) == 1
 
 
