@@ -308,12 +308,26 @@ class _Reader:
             timeout=self.field(data, path, "timeout", positive_duration, d.timeout),
             connect_timeout=self.field(data, path, "connect_timeout", positive_duration, d.connect_timeout),
             concurrency=self.field(data, path, "concurrency", int_range(1, 1024), d.concurrency),
-            compression=self.field(data, path, "compression", one_of("gzip", "none"), d.compression),
+            **self.compression(data.get("compression"), f"{path}.compression"),
             max_rate_limit=self.field(data, path, "max_rate_limit", positive_duration, d.max_rate_limit),
             retry=self.retry(data.get("retry"), f"{path}.retry"),
             batch=self.batch(data.get("batch"), f"{path}.batch"),
             outage=self.outage(data.get("outage"), f"{path}.outage"),
         )
+
+    def compression(self, raw: Any, path: str) -> dict[str, Any]:
+        """`compression: gzip`, or `compression: {encoding: zstd, level: 3, min_size: 1KiB}`."""
+        d = UpstreamConfig()
+        if isinstance(raw, dict):
+            data, where, key = self.mapping(raw, path, ("encoding", "level", "min_size")), path, "encoding"
+        else:  # the plain form: its problems name `upstream.compression` itself
+            data, where, key = ({} if raw is None else {"compression": raw}), path.rsplit(".", 1)[0], "compression"
+        encoding = self.field(data, where, key, one_of("gzip", "zstd", "none"), d.compression)
+        level = self.field(data, path, "level", int_range(1, 22), d.compression_level)
+        if encoding == "gzip" and level > 9:
+            self.problem(f"{path}.level", f"gzip levels are 1-9, got {level}")
+        min_size = self.field(data, path, "min_size", positive_size, d.compression_min_size)
+        return {"compression": encoding, "compression_level": level, "compression_min_size": min_size}
 
     def retry(self, raw: Any, path: str) -> RetryConfig:
         data = self.mapping(raw, path, ("initial", "max", "multiplier", "max_elapsed"))

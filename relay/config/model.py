@@ -65,7 +65,9 @@ class UpstreamConfig:
     timeout: float = 10.0
     connect_timeout: float = 5.0
     concurrency: int = 16
-    compression: str = "gzip"
+    compression: str = "gzip"  # gzip | zstd | none (the body encoding toward the upstream)
+    compression_level: int = 0  # 0: the encoding's fast default (gzip 1, zstd 3)
+    compression_min_size: int = 0  # smaller bodies go uncompressed
     max_rate_limit: float = 3600.0  # longest rate limit taken from the upstream; longer ones are cut to it
     retry: RetryConfig = field(default_factory=RetryConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)

@@ -53,7 +53,7 @@ class HttpUpstream:
     def __init__(self, config: UpstreamConfig) -> None:
         self._config = config
         self._session: aiohttp.ClientSession | None = None
-        self._compressor = Compressor()
+        self._compressor = Compressor(config.compression, config.compression_level, config.compression_min_size)
 
     async def start(self) -> None:
         """Create the connection pool."""
@@ -76,9 +76,9 @@ class HttpUpstream:
             f"Sentry sentry_version=7, sentry_key={target.public_key}, sentry_client={client or f'relay/{__version__}'}"
         )
         headers = {"Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": auth}
-        if self._config.compression == "gzip":
-            body = await self._compressor.gzip(body)
-            headers["Content-Encoding"] = "gzip"
+        body, encoding = await self._compressor.compress(body)
+        if encoding is not None:
+            headers["Content-Encoding"] = encoding
         try:
             async with self._session.post(_envelope_url(target), data=body, headers=headers) as response:
                 await response.read()
