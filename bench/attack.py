@@ -66,6 +66,19 @@ def tree_rss(pid: int, children: bool = True) -> int:
     return total
 
 
+async def loop_lag(session: ClientSession, base: str) -> float:
+    """The relay's worst event-loop lag since the last scrape (relay_event_loop_lag_max_seconds), 0 if unread."""
+    try:
+        async with session.get(f"{base}/metrics", timeout=ClientTimeout(total=5)) as resp:
+            text = await resp.text()
+    except (TimeoutError, ClientError, OSError):
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("relay_event_loop_lag_max_seconds "):
+            return float(line.split()[1])
+    return 0.0
+
+
 async def attacker(session: ClientSession, url: str, body: bytes, headers: dict[str, str], until: float,
                    statuses: Counter[str]) -> None:  # fmt: skip
     while time.monotonic() < until:
@@ -119,7 +132,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     relay = RelayRunner(config, port, workdir)
     statuses: dict[str, Counter[str]] = {name: Counter() for name in ("bombs", "items", "strings", "slowloris")}
     load = Load()
-    rss_peak, parent_peak, health_worst, health_failures = 0, 0, 0.0, 0
+    rss_peak, parent_peak, health_worst, health_failures, lag_worst = 0, 0, 0.0, 0, 0.0
     url = f"{relay.url}/api/{LOCAL_PROJECT}/envelope/"
     async with ClientSession(connector=TCPConnector(limit=64)) as session:
         await relay.start()
@@ -154,6 +167,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 ok = False
             health_worst = max(health_worst, time.monotonic() - started)
             health_failures += not ok
+            lag_worst = max(lag_worst, await loop_lag(session, relay.url))
             await asyncio.sleep(0.1)
         await asyncio.gather(*tasks, return_exceptions=True)
         deadline = time.monotonic() + 60
@@ -173,6 +187,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rss_bound_mb": args.max_rss_mb,
         "healthz_worst_ms": round(health_worst * 1000, 1),
         "healthz_failures": health_failures,
+        "event_loop_lag_worst_ms": round(lag_worst * 1000, 1),  # relay_event_loop_lag_max_seconds, per scrape
         "ordinary": {"sent": load.sent, "acked": len(load.acked), "lost": lost, "statuses": dict(load.statuses)},
         "attackers": {name: dict(counter) for name, counter in statuses.items()},
         "error_log_lines": len(errors),

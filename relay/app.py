@@ -20,6 +20,7 @@ from .forward import Forwarder, Upstream, UpstreamRouter
 from .ingest import STATE, IngestService, ProjectIndex, RelayState, add_routes, relay_middleware
 from .ingest.body import BODY_TIMEOUT, INFLIGHT, InflightBudget
 from .logs import log_event
+from .looplag import LoopLag
 from .metrics import Metrics
 from .outcomes import Outcome, Outcomes, Reason
 from .pipeline import Stage
@@ -134,6 +135,7 @@ def create_app(
         reloader=reloader if stages is None else None,
         scrub=scrub,
         audit_log=audit_log,
+        loop_lag=LoopLag(metrics),
     )
     app = web.Application(
         middlewares=[relay_middleware],
@@ -178,6 +180,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await state.reloader.start()
         _on_sighup(state.reloader)
     heap.settle()  # what start-up built lives on: out of the collector's way (relay.heap)
+    state.loop_lag.start()
     state.ready = True
     log_event(
         logger, logging.INFO, "relay ready", projects=len(state.config.projects), upstream=state.config.upstream.url
@@ -205,6 +208,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(state.scrub.close)
     if state.audit_log is not None:
         state.audit_log.close()
+    await state.loop_lag.close()
     log_event(
         logger,
         logging.WARNING if lost else logging.INFO,

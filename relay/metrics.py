@@ -112,6 +112,17 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "relay_event_loop_lag_seconds",
+            "How late the event loop woke a 20 ms timer: how long something held it.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self.loop_lag_max = Gauge(
+            "relay_event_loop_lag_max_seconds",
+            "The worst event-loop lag since the previous scrape.",
+            registry=r,
+        )
         self.forward_duration = Histogram(
             "relay_forward_duration_seconds",
             "Time for one upstream send attempt.",

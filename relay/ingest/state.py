@@ -40,6 +40,7 @@ class RelayState:
     reloader: Any = None  # RuleReloader: SIGHUP and rule-file changes
     scrub: Any = None  # the ScrubStage; its `registry` is the rules in force
     audit_log: Any = None  # AuditLog when scrub.audit_log is set
+    loop_lag: Any = None  # LoopLag: how long the event loop was held
     ready: bool = False
     shutdown_deadline: float | None = None  # monotonic; set when a drain begins
 
@@ -58,6 +59,8 @@ class RelayState:
         metrics.spool_oldest_age.set(await self.spool.oldest_age())
         metrics.ready.set(1 if self.is_ready() else 0)
         metrics.upstream_limits_active.set(self.limits.active())
+        if self.loop_lag is not None:
+            metrics.loop_lag_max.set(self.loop_lag.take_worst())
 
 
 STATE = web.AppKey("relay_state", RelayState)
