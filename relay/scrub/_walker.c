@@ -292,21 +292,18 @@ done:
     return value;
 }
 
-/* Scrubber._redact_whole for a value under a key rule that replaces or removes it: a string, or a
- * container or number by its str(); a typed attribute ({"type": ..., "value": ...}) and mask and hash
- * are the scrubber's. */
+/* Scrubber._redact_whole for a value under a key rule that replaces or removes it: a string, or a number
+ * by its str(); an empty string stays (nothing to hide); containers, typed attributes ({"type": ..., "value":
+ * ...}), mask and hash are the scrubber's. */
 static PyObject *
 redact(Walker *self, PyObject *value, PyObject *fast, PyObject *path, PyObject *key, PyObject *meta)
 {
     PyObject *info = PyTuple_GET_ITEM(fast, F_KEY_INFO);
     int is_str = PyUnicode_CheckExact(value);
-    int plain = is_str || PyList_CheckExact(value) || PyLong_CheckExact(value) || PyFloat_CheckExact(value);
-    if (!plain && PyDict_CheckExact(value)) {
-        plain = PyDict_Contains(value, str_value);
-        if (plain < 0)
-            return NULL;
-        plain = !plain; /* with a "value" key it may be a typed attribute */
-    }
+    if (is_str && PyUnicode_GET_LENGTH(value) == 0)
+        return Py_NewRef(value);
+    /* Containers go to the scrubber's _redact_whole: each value in them is redacted, their shape kept. */
+    int plain = is_str || PyLong_CheckExact(value) || PyFloat_CheckExact(value);
     long code = plain && PyTuple_Check(info) ? relay_code_of(info) : CODE_APPLY;
     if (code == -1 && PyErr_Occurred())
         return NULL;

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._walker import Walker as _Walker
 
 _MAX_DEPTH = 128
+_MAX_REDACT_DEPTH = 32  # deeper containers under a key rule are redacted whole, as one string
 _TIME_LIMIT_BYTES = 64 * 1024  # payloads above this get a proportionally longer time bound
 _TYPED_VALUE_KEYS = frozenset({"type", "value", "unit"})
 _NUMERIC_DETECTORS = ("credit_card", "imei")
@@ -353,8 +354,30 @@ class Scrubber(Planner, Compute):
             if new is not value:
                 items[index] = new
 
+    def _redact_each(
+        self, value: dict[str, Any] | list[Any], rule: Rule, path: list[str], key: str | None,
+        meta: dict[str, Any] | None, depth: int,
+    ) -> Any:  # fmt: skip
+        """A container under a key rule: each value in it redacted, its keys and shape kept (a cookies mapping
+        stays a mapping of cookie names, as Sentry's schema wants it)."""
+        if key is not None:
+            path.append(key)
+        pairs = value.items() if isinstance(value, dict) else enumerate(value)
+        for name, item in list(pairs):
+            if item is not None and type(item) is not bool:
+                value[name] = self._redact_whole(item, rule, path, str(name), meta, depth)  # type: ignore[index,call-overload]
+        if key is not None:
+            path.pop()
+        return value
+
     def _redact_whole(
-        self, value: Any, rule: Rule, path: list[str], key: str | None, meta: dict[str, Any] | None
+        self,
+        value: Any,
+        rule: Rule,
+        path: list[str],
+        key: str | None,
+        meta: dict[str, Any] | None,
+        depth: int = 0,
     ) -> Any:
         if type(value) is dict and "value" in value and value.keys() <= _TYPED_VALUE_KEYS:
             # A typed attribute ({"type": "string", "value": ...}, as in logs and spans): keep the shape.
@@ -362,12 +385,19 @@ class Scrubber(Planner, Compute):
                 return value  # nothing there to redact (and scrubbing stays idempotent)
             if key is not None:
                 path.append(key)
-            value["value"] = self._redact_whole(value["value"], rule, path, "value", meta)
+            value["value"] = self._redact_whole(value["value"], rule, path, "value", meta, depth)
             if key is not None:
                 path.pop()
             return value
-        original = value if isinstance(value, str) else _to_text(value)
         action = rule.action
+        if type(value) is dict or type(value) is list:
+            if not value:
+                return value  # nothing to hide ({"cookies": {}}), and the shape Sentry expects is kept
+            if action.type is not ActionType.REMOVE and depth < _MAX_REDACT_DEPTH:
+                return self._redact_each(value, rule, path, key, meta, depth + 1)
+        elif value == "":
+            return value
+        original = value if isinstance(value, str) else _to_text(value)
         if action.type is ActionType.REMOVE:
             record(meta, path, key, [[rule.id, "x"]], len(original))
             return None
