@@ -22,6 +22,7 @@ from .client_report import clean_client_report
 from .engine import Remark, Scrubber, ScrubError
 from .headers import check_item_type, is_item_type, scrub_envelope_headers, scrub_item_headers, structural_fields
 from .incoming_meta import merge_incoming_meta
+from .meta import merge_meta
 from .sql_fields import mask_sql_literals, record_sql
 
 logger = logging.getLogger("relay.scrub")
@@ -91,6 +92,10 @@ def scrub_payload(
     sql = mask_sql_literals(payload, root, scrubber)
     scrubbed = scrubber.scrub(payload, root, meta, limit)
     record_sql(sql, report, kind, root=root)
+    if sql and meta is not None:  # the SQL masks go ahead of the rules' remarks, as in an event's `_meta`
+        merged = merge_meta(sql, meta)
+        meta.clear()
+        meta.update(merged)
     return scrubbed
 
 

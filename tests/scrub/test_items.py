@@ -669,3 +669,21 @@ def test_envelope_without_trace_header_unchanged() -> None:
     envelope = Envelope({"event_id": "9ec79c33ec9942ab8353589fcb2e04dc"}, [])
     scrub_envelope_headers(envelope, scrubber())
     assert envelope.headers == {"event_id": "9ec79c33ec9942ab8353589fcb2e04dc"}
+
+
+def test_container_span_sql_mask_is_remarked_in_its_meta() -> None:
+    """A v2 span's SQL literal is masked and remarked in that span's own `_meta` (name), like any redaction."""
+    payload = {
+        "items": [
+            {
+                "name": "SELECT * FROM users WHERE email = 'x@example.com'",
+                "attributes": {"sentry.op": {"type": "string", "value": "db"}},
+            }
+        ]
+    }
+    headers = {"type": "span", "item_count": 1, "content_type": "application/vnd.sentry.items.span.v2+json"}
+    verdict, it = scrubbed(headers, payload)
+    assert verdict is Verdict.SCRUBBED
+    (span,) = orjson.loads(it.payload)["items"]
+    assert span["name"] == "SELECT * FROM users WHERE email = %s"
+    assert span["_meta"]["name"][""]["rem"][0][0] == "pii.sql_literals"
