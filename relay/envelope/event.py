@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 
 class EventView:
@@ -37,14 +40,15 @@ class EventView:
     def messages(self) -> list[str]:
         """The event's message (formatted and template) and its exceptions as `Type: value` and value."""
         found: list[str] = []
-        logentry = self.event.get("logentry")
-        if isinstance(logentry, dict):
-            found += [v for k in ("formatted", "message") if isinstance(v := logentry.get(k), str)]
-        message = self.event.get("message")
-        if isinstance(message, str):
-            found.append(message)
-        elif isinstance(message, dict):
-            found += [v for k in ("formatted", "message") if isinstance(v := message.get(k), str)]
+        for entry in (self.event.get("logentry"), self.event.get("message")):
+            if isinstance(entry, str):
+                found.append(entry)
+            elif isinstance(entry, dict):
+                found += [v for k in ("formatted", "message") if isinstance(v := entry.get(k), str)]
+                if not isinstance(entry.get("formatted"), str):
+                    formatted = format_logentry(entry.get("message"), entry.get("params"))
+                    if formatted is not None:
+                        found.append(formatted)  # what Sentry shows: the template with its params filled in
         for exception in self.exceptions():
             kind, value = exception.get("type"), exception.get("value")
             if isinstance(value, str):
@@ -119,3 +123,23 @@ class EventView:
 
 
 __all__ = ["EventView"]
+
+
+_PLACEHOLDER = re.compile(r"%[sdifr]|\{\d*\}")
+_MAX_FORMATTED = 8192
+
+
+def format_logentry(template: Any, params: Any) -> str | None:
+    """A log message with its params in the placeholders (`%s`, `%d`, `{}`, `{0}`), as Sentry formats a
+    logentry that came without `formatted`; None when there is nothing to fill in."""
+    if not isinstance(template, str) or not isinstance(params, list) or not params or len(template) > _MAX_FORMATTED:
+        return None
+    values = [p if isinstance(p, str) else orjson.dumps(p).decode() if p is not None else "null" for p in params[:64]]
+    position = iter(range(len(values)))
+
+    def fill(match: re.Match[str]) -> str:
+        token = match.group(0)
+        index = int(token[1:-1]) if token.startswith("{") and len(token) > 2 else next(position, None)
+        return values[index] if index is not None and index < len(values) else token
+
+    return _PLACEHOLDER.sub(fill, template)

@@ -45,7 +45,12 @@ class QuotaStage:
             plans.append((category, items, quotas, quantity))
         if not groups:
             return
-        waits = await self._backend.consume(groups)
+        # A quota of 0 refuses everything it covers, whatever the quantity (an empty attachment is 0 bytes), as
+        # in Sentry; it is never asked of the backend.
+        zero = [next((float(q.window) for q in quotas if q.limit == 0), 0.0) for _, _, quotas, _ in plans]
+        asked = [(group, plan) for group, plan, closed in zip(groups, plans, zero, strict=True) if not closed]
+        answers = iter(await self._backend.consume([group for group, _ in asked]) if asked else [])
+        waits = [closed or next(answers) for closed in zero]
         usage = self._metrics.quota_usage
         project_label = str(ctx.project_id)
         for (category, items, quotas, quantity), wait in zip(plans, waits, strict=True):

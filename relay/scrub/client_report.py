@@ -2,7 +2,7 @@
 
 The format is Sentry's `ClientReport`: an optional `timestamp` (Unix seconds or an RFC 3339 string) and up to
 four lists (`discarded_events`, `rate_limited_events`, `filtered_events`, `filtered_sampling_events`) of
-`{"reason", "category", "quantity"}`. They hold counts, not personal data, so instead of scanning them we
+`{"reason", "category", "quantity"}` (or `[reason, category, quantity]`, as old SDKs write it). They hold counts, not personal data, so instead of scanning them we
 keep only those fields, and only where `reason` and `category` are short names (`before_send`, `log_byte`,
 `Sampled:3,4`) no rule would touch and `quantity` is a count, and at most MAX_ENTRIES entries per list.
 Everything else is dropped and reported as a redaction by `client_report.schema`, so it shows in the metrics
@@ -63,10 +63,14 @@ def _is_timestamp(value: Any) -> bool:
 
 
 def _outcome(entry: Any, scrubber: Scrubber) -> dict[str, Any] | None:
-    """`{reason, category, quantity}` from a valid entry (unknown fields left out), else None."""
-    if not isinstance(entry, dict):
+    """`{reason, category, quantity}` from a valid entry (unknown fields left out), else None. Old SDKs write an
+    entry as a list, `[reason, category, quantity]`; Sentry reads that form too, and so it is rebuilt here."""
+    if isinstance(entry, list) and len(entry) == 3:
+        reason, category, quantity = entry
+    elif isinstance(entry, dict):
+        reason, category, quantity = entry.get("reason"), entry.get("category"), entry.get("quantity")
+    else:
         return None
-    reason, category, quantity = entry.get("reason"), entry.get("category"), entry.get("quantity")
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 <= quantity <= _MAX_QUANTITY:
         return None
     if not (_is_name(reason, scrubber) and _is_name(category, scrubber)):

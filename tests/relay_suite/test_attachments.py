@@ -71,9 +71,6 @@ async def test_empty_attachments_with_processing(relay_factory: RelayFactory, up
     assert attachment.payload == b""
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Relay: a limit-0 quota refuses every attachment; here an empty one (0 bytes) still passes"
-)
 @pytest.mark.parametrize("rate_limits", [[], ["attachment"]])
 async def test_attachments_ratelimit(
     relay_factory: RelayFactory, upstream: FakeUpstream, rate_limits: list[str]

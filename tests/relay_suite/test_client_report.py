@@ -7,17 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from ..support import FakeUpstream
 from .conftest import RelayFactory
 from .support import client_reports, envelope, report_totals, send_envelope
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Relay reads discarded_events in the [reason, category, quantity] list form; this relay drops them",
-)
 async def test_client_reports(relay_factory: RelayFactory, upstream: FakeUpstream) -> None:
     """An SDK's client report (legacy list form) reaches the upstream with its discards intact."""
     client = await relay_factory("outcomes: {client_reports: false}")
