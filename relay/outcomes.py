@@ -47,6 +47,7 @@ class Reason(StrEnum):
     EXPIRED = "expired"
     UNSCANNABLE = "unscannable"
     INTERNAL_ERROR = "internal_error"
+    DUPLICATE_ITEM = "duplicate_item"  # a second container of one type in an envelope
 
 
 # Reasons are `Reason` values, or names from the config that the metric's cardinality can afford:

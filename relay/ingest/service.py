@@ -13,6 +13,7 @@ from typing import Any
 from ..clock import Clock
 from ..config import LimitsConfig, ProjectConfig
 from ..envelope import EVENT_ITEM_TYPES, JSON_ITEM_TYPES, Envelope, Item, JsonSummary, summarize
+from ..envelope.categories import CONTAINER_CONTENT_TYPE
 from ..errors import HttpError, InvalidItemJson, SpoolFull, Unavailable
 from ..logs import log_event, log_failure
 from ..outcomes import Outcome, Outcomes, Reason
@@ -78,6 +79,7 @@ class IngestService:
             self._outcomes.record(Outcome.INVALID, reason, categories, target)
             raise
         ctx = ProcessingContext(envelope, project_id, project, auth.public_key, target, self._outcomes)
+        ctx.drop(_duplicate_containers(envelope), Outcome.INVALID, Reason.DUPLICATE_ITEM)
         for stage in self._stages:
             try:
                 await stage.process(ctx)
@@ -202,3 +204,14 @@ def _summary_or_400(item: Item, index: int, kind: str) -> JsonSummary:
         return summarize(item.json())  # the parse is kept on the item: later stages don't parse it again
     except InvalidItemJson as exc:
         raise HttpError(400, f"item {index} ({kind}) payload is not valid JSON: {exc.reason}") from None
+
+
+def _duplicate_containers(envelope: Envelope) -> list[Item]:
+    """Every container of a type the envelope holds more than one of: SDKs batch a type into one container,
+    and Sentry's Relay refuses an envelope's containers of a type when there are two (invalid, duplicate_item)."""
+    by_type: dict[str, list[Item]] = {}
+    for item in envelope.items:
+        content_type = item.headers.get("content_type")
+        if isinstance(content_type, str) and content_type.startswith(CONTAINER_CONTENT_TYPE):
+            by_type.setdefault(item.type, []).append(item)
+    return [item for items in by_type.values() if len(items) > 1 for item in items]

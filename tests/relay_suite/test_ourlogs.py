@@ -30,9 +30,6 @@ def test_ourlog_extraction_with_otel_logs() -> None:
     """Skipped: processing relay: asserts Kafka topics, which a proxy in front of Sentry never writes."""
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Relay drops every log container of an envelope that has two (invalid/duplicate_item); not here"
-)
 async def test_ourlog_multiple_containers_not_allowed(relay_factory: RelayFactory, upstream: FakeUpstream) -> None:
     """An envelope with two log containers is refused whole: both logs are dropped as invalid."""
     client = await relay_factory()
