@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..errors import HttpError
 from .attachments_upload import handle_attachments
 from .auth import auth_from_envelope_dsn, auth_from_request, check_envelope_dsn
 from .body import read_body
@@ -64,7 +65,12 @@ async def handle_minidump(request: web.Request) -> web.Response:
 
 
 async def handle_preflight(request: web.Request) -> web.Response:
-    """CORS preflight for browser SDKs."""
+    """CORS preflight for browser SDKs; one asking for a method the endpoint doesn't take is refused (400), as
+    Relay refuses it (check-ins take GET too)."""
+    asked = request.headers.get("Access-Control-Request-Method", "").upper()
+    allowed = ("POST", "GET") if "/cron/" in request.path else ("POST",)
+    if asked and asked not in allowed:
+        raise HttpError(400, f"CORS preflight for {asked[:16]!r}: this endpoint takes {' and '.join(allowed)}")
     return preflight_response()
 
 
