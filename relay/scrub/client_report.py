@@ -2,11 +2,11 @@
 
 The format is Sentry's `ClientReport`: an optional `timestamp` (Unix seconds or an RFC 3339 string) and up to
 four lists (`discarded_events`, `rate_limited_events`, `filtered_events`, `filtered_sampling_events`) of
-`{"reason", "category", "quantity"}` (or `[reason, category, quantity]`, as old SDKs write it). They hold counts, not personal data, so instead of scanning them we
-keep only those fields, and only where `reason` and `category` are short names (`before_send`, `log_byte`,
-`Sampled:3,4`) no rule would touch and `quantity` is a count, and at most MAX_ENTRIES entries per list.
-Everything else is dropped and reported as a redaction by `client_report.schema`, so it shows in the metrics
-and the audit log like any other.
+`{"reason", "category", "quantity"}` (or `[reason, category, quantity]`, as old SDKs write it). They hold
+counts, not personal data, so instead of scanning them we keep only those fields, and only where `reason` and
+`category` are short names (`before_send`, `log_byte`, `Sampled:3,4`) no rule would touch and `quantity` is a
+count, and at most MAX_ENTRIES entries per list. Everything else is dropped and reported as a redaction by
+`client_report.schema`, so it shows in the metrics and the audit log like any other.
 """
 
 from __future__ import annotations

@@ -388,7 +388,11 @@ def test_key_rules_and_free_text_through_the_pii_pack() -> None:
         "logentry": {"formatted": "first_name=John geburtsdatum=15.03.1985 user=admin"},
     }  # fmt: skip
     out = scrub(event)
-    assert out["user"] == {"first_name": "[name]", "lastName": "[name]", "address": {"street": "[address]", "city": "[address]"}}
+    assert out["user"] == {
+        "first_name": "[name]",
+        "lastName": "[name]",
+        "address": {"street": "[address]", "city": "[address]"},
+    }
     assert out["extra"] == {
         "dob": "[dob]", "passport_number": "[passport]", "billing_address": "[address]",
         "note": "Dear [name], DOB: [dob], ship to [address], passport no. [passport]",
