@@ -33,6 +33,7 @@ from .model import (
     UnknownProjects,
     UpstreamConfig,
 )
+from .ratelimit import read_ratelimit
 from .values import (
     boolean,
     choice,
@@ -47,7 +48,7 @@ from .values import (
     string_list,
     upstream_url,
 )
-from .volume import read_outcomes, read_quotas, read_ratelimit, read_sampling
+from .volume import read_outcomes, read_quotas, read_sampling
 
 T = TypeVar("T")
 

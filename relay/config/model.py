@@ -126,10 +126,20 @@ class RateLimitConfig:
     """`ratelimit`: where quota counters live."""
 
     backend: str = "memory"  # memory | redis
+    # redis://, rediss:// (TLS), unix://, or redis+sentinel:// / rediss+sentinel:// (hosts are the sentinels,
+    # the path names the service): see `relay.config.ratelimit.parse_redis_url`
     url: str = "redis://127.0.0.1:6379/0"
     timeout: float = 0.05  # per Redis round trip; slower answers fall back to the local limiter
     key_prefix: str = "relay"
     reconnect: float = 5.0  # after a failure, how long to use the local limiter before trying Redis again
+    cluster: bool = False  # `url` names one node (or the configuration endpoint) of a Redis Cluster
+    username: str = ""  # ACL user; or in the url (not both)
+    password: str = field(default="", repr=False)
+    sentinel_username: str = ""  # for the sentinels themselves, if they require AUTH
+    sentinel_password: str = field(default="", repr=False)
+    tls_ca_file: str = ""  # rediss:// only: CA bundle that signed the server's certificate (default: system CAs)
+    tls_cert_file: str = ""  # rediss:// only: client certificate, for servers with tls-auth-clients yes
+    tls_key_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Parsing the volume-control sections: `projects[].quotas`, `projects[].sampling`, `ratelimit`, `outcomes`."""
+"""Parsing the volume-control sections: `projects[].quotas`, `projects[].sampling`, `outcomes` (`ratelimit`: see
+`relay.config.ratelimit`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..envelope.categories import DATA_CATEGORIES
 from ..units import parse_duration, parse_size
-from .model import OutcomesConfig, QuotaConfig, RateLimitConfig, SamplingConfig, SamplingRule
-from .values import boolean, globs, one_of, positive_duration
+from .model import OutcomesConfig, QuotaConfig, SamplingConfig, SamplingRule
+from .values import boolean, globs, positive_duration
 
 if TYPE_CHECKING:
     from .loader import _Reader
@@ -170,19 +171,6 @@ def _read_rules(reader: _Reader, raw: Any, path: str) -> tuple[SamplingRule, ...
     return tuple(rules)
 
 
-def read_ratelimit(reader: _Reader, raw: Any, path: str) -> RateLimitConfig:
-    """`ratelimit: {backend: memory|redis, url, timeout, key_prefix, reconnect}`."""
-    data = reader.mapping(raw, path, ("backend", "url", "timeout", "key_prefix", "reconnect"))
-    d = RateLimitConfig()
-    return RateLimitConfig(
-        backend=reader.field(data, path, "backend", one_of("memory", "redis"), d.backend),
-        url=reader.field(data, path, "url", _redis_url, d.url),
-        timeout=reader.field(data, path, "timeout", positive_duration, d.timeout),
-        key_prefix=reader.field(data, path, "key_prefix", _quota_id, d.key_prefix),
-        reconnect=reader.field(data, path, "reconnect", positive_duration, d.reconnect),
-    )
-
-
 def read_outcomes(reader: _Reader, raw: Any, path: str) -> OutcomesConfig:
     """`outcomes: {client_reports: true, interval: 30s}`."""
     data = reader.mapping(raw, path, ("client_reports", "interval"))
@@ -229,9 +217,3 @@ def _reason_code(value: Any) -> str:
     if not all(ch.isalnum() or ch in "_-." for ch in text):
         raise ValueError(f"expected letters, digits, '_', '-' or '.', got {value!r}")
     return text
-
-
-def _redis_url(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"expected a redis://host:port/db URL, got {value!r}")
-    return value
