@@ -16,7 +16,7 @@ import orjson
 from aiohttp import BodyPartReader, MultipartReader
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.streams import StreamReader
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..envelope import Envelope, Item
 from ..errors import HttpError
@@ -70,7 +70,8 @@ async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str], limi
                 if part.filename is None:
                     fields.append((name, data))
                 elif name == "upload_file_minidump":
-                    minidump = _minidump_item(_unwrap_minidump(data, limit), part.filename or "minidump.dmp")
+                    data = await _embedded_minidump(_unwrap_minidump(data, limit), limit)
+                    minidump = _minidump_item(data, part.filename or "minidump.dmp")
                 elif name in native.NATIVE_FILES:
                     files[name] = data
                 else:
@@ -91,6 +92,24 @@ async def minidump_to_envelope(body: bytes, headers: CIMultiDictProxy[str], limi
     event.setdefault("platform", "native")
     items = [Item({"type": "event"}, _dumps(event)), minidump, *attachments]
     return Envelope({"event_id": event_id}, items)
+
+
+async def _embedded_minidump(data: bytes, limit: int) -> bytes:
+    """The minidump inside a minidump field that is itself a multipart body (Electron on Linux, before 9.0, sent
+    its crash so), as Relay takes it out; any other field as it came."""
+    if data.startswith(MINIDUMP_MAGIC) or not data.startswith(b"--"):
+        return data
+    boundary = data.split(b"\r\n", 1)[0].split(b"\n", 1)[0][2:].strip()
+    if not boundary or len(boundary) > 200:
+        return data
+    headers = CIMultiDictProxy(
+        CIMultiDict({"Content-Type": f"multipart/form-data; boundary={boundary.decode('latin-1')}"})
+    )
+    reader = MultipartReader(headers, _stream_of(data))
+    while (part := await reader.next()) is not None:
+        if isinstance(part, BodyPartReader) and part.name == "upload_file_minidump":
+            return _unwrap_minidump(bytes(await part.read(decode=False)), limit)
+    return data
 
 
 def _minidump_item(data: bytes, filename: str) -> Item:

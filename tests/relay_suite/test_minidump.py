@@ -176,10 +176,6 @@ async def test_minidump_raw(relay_factory: RelayFactory, upstream: FakeUpstream,
     assert_only_minidump(upstream.received[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Relay takes the minidump out of a minidump field that is itself multipart (old Linux Electron); here 400",
-)
 @pytest.mark.parametrize("variant", ["electron_simple", "electron"])
 async def test_minidump_nested_formdata(relay_factory: RelayFactory, upstream: FakeUpstream, variant: str) -> None:
     """Electron's upload whose minidump file is itself multipart: the minidump inside is forwarded."""
