@@ -58,7 +58,7 @@ def build_stages(
     return [
         UpstreamLimitGate(limits),
         FilterStage(config),
-        SamplingStage(),
+        SamplingStage(config),
         QuotaStage(quotas, metrics),
         scrub or ScrubStage(ScrubberRegistry(config), metrics),
     ]

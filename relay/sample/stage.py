@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import Config
 from ..envelope import Item
 from ..outcomes import Outcome
 from ..pipeline import ProcessingContext
@@ -13,19 +14,33 @@ _EVENT_TYPES = frozenset({"event", "transaction", "security", "raw_security"})
 
 
 class SamplingStage:
-    """Drops sampled-out events and traces with outcome `filtered_sampling` and the deciding rule's id."""
+    """Drops sampled-out events and traces with outcome `filtered_sampling` and the deciding rule's id.
+
+    A trace is sampled by the project that started it, as Sentry does: the one whose key is the trace header's
+    `public_key`, when this relay has it (every service in the trace then decides alike); otherwise by the
+    project the envelope came to.
+    """
 
     name = "sampling"
+
+    def __init__(self, config: Config | None = None) -> None:
+        self._by_key = {key: p.sampling for p in config.projects for key in p.keys} if config is not None else {}
 
     async def process(self, ctx: ProcessingContext) -> None:
         """Decide once per envelope for its event or transaction, and once for standalone trace items."""
         project = ctx.project
-        config = project.sampling if project is not None else None
-        if config is None:
-            return
+        own = project.sampling if project is not None else None
         envelope = ctx.envelope
         trace = envelope.headers.get("trace")
+        root_key = trace.get("public_key") if isinstance(trace, dict) else None
+        root = self._by_key.get(root_key) if isinstance(root_key, str) else None
+        if own is None and root is None:
+            return
         primary = next((item for item in envelope.items if item.type in _EVENT_TYPES), None)
+        traced = primary is None or primary.category == "transaction"
+        config = (root or own) if traced else own
+        if config is None:
+            return
         if primary is not None:
             event = _payload(primary) if needs_event(config) else None
             category = primary.category

@@ -11,8 +11,6 @@ import asyncio
 import uuid
 from typing import Any
 
-import pytest
-
 from ..support import KEY, PROJECT, UPSTREAM_KEY, FakeUpstream
 from .conftest import RelayFactory
 from .support import (
@@ -108,10 +106,6 @@ async def test_it_keeps_events(relay_factory: RelayFactory, upstream: FakeUpstre
     assert payloads(upstream, "client_report") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Relay samples by the trace root project's config (trace public_key); here by the receiver's",
-)
 async def test_uses_trace_public_key(relay_factory: RelayFactory, upstream: FakeUpstream) -> None:
     """The sampling config of the project that started the trace (its public key) decides, not the sender's."""
     dsn_43 = f"{upstream.url.replace('://', f'://{UPSTREAM_KEY}@')}/4502"
