@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ..config import QuotaConfig
 from ..envelope import Item
 from ..metrics import Metrics
@@ -47,7 +49,8 @@ class QuotaStage:
             return
         # A quota of 0 refuses everything it covers, whatever the quantity (an empty attachment is 0 bytes), as
         # in Sentry; it is never asked of the backend.
-        zero = [next((float(q.window) for q in quotas if q.limit == 0), 0.0) for _, _, quotas, _ in plans]
+        now = time.time()
+        zero = [next((q.window - now % q.window for q in quotas if q.limit == 0), 0.0) for _, _, quotas, _ in plans]
         asked = [(group, plan) for group, plan, closed in zip(groups, plans, zero, strict=True) if not closed]
         answers = iter(await self._backend.consume([group for group, _ in asked]) if asked else [])
         waits = [closed or next(answers) for closed in zero]

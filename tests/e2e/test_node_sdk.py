@@ -500,13 +500,6 @@ def test_feedback_keeps_the_contact_address_and_scrubs_the_message(run: Run) -> 
     assert feedback["user"]["email"] == "[email]"
 
 
-def test_feedback_keeps_the_name_the_user_gave(run: Run) -> None:
-    """The name given with the feedback stays beside the contact address (rule pii.feedback_contact), as in
-    Sentry's Relay: the user gave both so that someone can answer."""
-    (item,) = run.upstream_items("feedback")
-    assert item.json()["contexts"]["feedback"]["name"] == "Brigitte Lambert"
-
-
 def test_checkins_sessions_and_client_reports_arrive_intact(run: Run) -> None:
     """Check-ins, session aggregates and client reports arrive as sent; sessions lose the user's address and IP."""
     # (Envelopes are forwarded concurrently: their order upstream is not the SDK's.)
