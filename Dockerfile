@@ -44,7 +44,8 @@ COPY deploy/relay.docker.yml /etc/relay/relay.yml
 
 USER 10001:10001
 WORKDIR /var/lib/relay
-# Reserved for the durable spool (not built yet); the offline file sink may write here too.
+# The durable spool (spool.path, SQLite) lives here: mount a volume that outlives the container; the offline
+# file sink may write here too.
 VOLUME ["/var/lib/relay"]
 
 EXPOSE 3000
