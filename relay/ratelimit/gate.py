@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..envelope import Item
 from ..outcomes import Outcome, Reason
 from ..pipeline import ProcessingContext
 from .cache import RateLimitCache
@@ -18,17 +19,27 @@ class UpstreamLimitGate:
     async def process(self, ctx: ProcessingContext) -> None:
         """Drop limited items and note the limits for the response headers."""
         target = ctx.target
-        limited = []
+        limited: dict[str, list[Item]] = {}  # by reason: the upstream's reason code, as Relay reports it
         seen: set[int] = set()
         for item in ctx.envelope.items:
             if item.type == "client_report":
                 continue  # outcomes are never rate limited
             hit = self._cache.check(target.base_url, target.project_id, target.public_key, item.category)
             if hit is not None:
-                limited.append(item)
+                reason = hit[0].reason_code if _is_code(hit[0].reason_code) else Reason.UPSTREAM_RATE_LIMITED
+                limited.setdefault(str(reason), []).append(item)
                 if id(hit[0]) not in seen:
                     seen.add(id(hit[0]))
                     ctx.rate_limits.append(hit)
-        refused = {item.category for item in limited}
-        limited += [i for i in ctx.envelope.dependents(refused) if all(i is not x for x in limited)]
-        ctx.drop(limited, Outcome.RATE_LIMITED, Reason.UPSTREAM_RATE_LIMITED)
+        if not limited:
+            return
+        refused = {item.category for items in limited.values() for item in items}
+        first = next(iter(limited.values()))
+        first += [i for i in ctx.envelope.dependents(refused) if all(i is not x for x in first)]
+        for reason, items in limited.items():
+            ctx.drop(items, Outcome.RATE_LIMITED, reason)
+
+
+def _is_code(value: str | None) -> bool:
+    """A reason code as Sentry writes them (`usage_exceeded`): a short snake_case name, fit for a metric label."""
+    return value is not None and 0 < len(value) <= 64 and value.replace("_", "").isalnum() and value.isascii()

@@ -76,10 +76,6 @@ def test_outcome_forwarding() -> None:
     """Skipped: chains of registered relays forwarding outcome batches: this relay never registers."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Relay reports a cached upstream limit under the upstream's reason code; here upstream_rate_limited",
-)
 async def test_outcomes_forwarding_rate_limited(relay_factory: RelayFactory, upstream: FakeUpstream) -> None:
     """The upstream's 429 is learned: the next event is 429 and reported once, with the upstream's reason code."""
     upstream.script.append(Reply(429, {"X-Sentry-Rate-Limits": "1600:error:organization:rate_limited"}))
