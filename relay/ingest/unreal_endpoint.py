@@ -15,6 +15,7 @@ from aiohttp import web
 from ..config import ProjectConfig
 from ..envelope import Envelope
 from ..errors import HttpError
+from ..outcomes import Outcome, Reason
 from .auth import Auth, auth_from_request
 from .body import read_body
 from .request import check_origin, parse_project_id
@@ -34,9 +35,22 @@ async def handle_unreal(request: web.Request) -> web.Response:
     check_origin(request, state, project_id)
     project = state.projects.authorize(project_id, auth)
     limits = state.config.limits
-    envelope = await unreal_to_envelope(
-        await read_body(request, limits), limits.max_decompressed_size, request.query.get("UserID")
-    )
+    body = await read_body(request, limits)
+    try:
+        envelope = await unreal_to_envelope(body, limits.max_decompressed_size, request.query.get("UserID"))
+        oversized = any(
+            item.type == "attachment" and len(item.payload) > limits.max_attachment_size for item in envelope.items
+        )
+    except HttpError as exc:
+        if exc.status != 413:
+            raise
+        oversized = True
+    if oversized:
+        # As Relay: the upload was taken, and what it expanded to is over the limits: counted invalid, answered
+        # 200 (the crash reporter would resend a refused report forever).
+        state.outcomes.received(["error"])
+        state.outcomes.record(Outcome.INVALID, Reason.TOO_LARGE, ["error"])
+        return web.Response(text=str(uuid.uuid4()))
     return await accept_crash(state, envelope, project_id, project, auth)
 
 

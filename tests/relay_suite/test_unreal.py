@@ -94,9 +94,6 @@ def test_unreal_minidump_with_config_and_processing() -> None:
     """Skipped: needs Relay's binary fixture `unreal_crash_with_config`, which this checkout doesn't carry."""
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Relay accepts the archive, drops it once expanded and counts it invalid; here 413, uncounted"
-)
 async def test_unreal_crash_too_large(relay_factory: RelayFactory, upstream: FakeUpstream) -> None:
     """An archive under the attachment limit whose files are over it once expanded is accepted, then dropped."""
     content = (DATA / "unreal_crash").read_bytes()
