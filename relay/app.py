@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Sequence
 
@@ -14,7 +16,8 @@ from aiohttp import web
 from . import heap
 from .client_reports import ClientReporter
 from .clock import Clock, SystemClock
-from .config import Config
+from .config import Config, load_config
+from .errors import RelayError
 from .filter import FilterStage
 from .forward import Forwarder, Upstream, UpstreamRouter
 from .ingest import STATE, IngestService, ProjectIndex, RelayState, add_routes, relay_middleware
@@ -149,8 +152,9 @@ def create_app(
     return app
 
 
-def _on_sighup(reloader: RuleReloader | None) -> None:
-    """SIGHUP reloads the rule files (in the main thread's loop; embedded test relays have no signals)."""
+def _on_sighup(reloader: RuleReloader | None, state: RelayState | None = None) -> None:
+    """SIGHUP reloads the rule files and the projects (in the main thread's loop; embedded test relays have no
+    signals)."""
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop = asyncio.get_running_loop()
         if reloader is None:
@@ -159,11 +163,28 @@ def _on_sighup(reloader: RuleReloader | None) -> None:
         tasks: set[asyncio.Task[bool]] = set()
 
         def reload() -> None:
-            task = loop.create_task(reloader.reload("SIGHUP"), name="rules-reload")
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            for coroutine, name in ((reloader.reload("SIGHUP"), "rules-reload"), (_reload_projects(state), "projects")):
+                task = loop.create_task(coroutine, name=name)
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
 
         loop.add_signal_handler(signal.SIGHUP, reload)
+
+
+async def _reload_projects(state: RelayState | None) -> bool:
+    """Re-read the config file's `projects` (keys, `disabled`, origins, quotas, filters, sampling, upstream DSN),
+    as Relay picks up local project configs while running; a config with problems leaves the running one."""
+    if state is None or not os.path.isfile(state.config.source):
+        return False
+    try:
+        new = await asyncio.to_thread(load_config, state.config.source)
+    except (RelayError, OSError) as exc:
+        log_event(logger, logging.ERROR, "projects reload failed, the running projects stay", error=str(exc))
+        return False
+    state.config = dataclasses.replace(state.config, projects=new.projects, unknown_projects=new.unknown_projects)
+    state.projects = ProjectIndex(state.config)
+    log_event(logger, logging.INFO, "projects reloaded", projects=len(new.projects))
+    return True
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -178,7 +199,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await state.reporter.start()
     if state.reloader is not None:
         await state.reloader.start()
-        _on_sighup(state.reloader)
+        _on_sighup(state.reloader, state)
     heap.settle()  # what start-up built lives on: out of the collector's way (relay.heap)
     state.loop_lag.start()
     state.ready = True

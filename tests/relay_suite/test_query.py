@@ -18,9 +18,6 @@ from ..e2e.test_process import config_yaml
 from ..support import KEY, PROJECT, FakeUpstream, free_port
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Relay re-reads local project configs while running; a project change here needs a restart"
-)
 async def test_local_project_config(start_relay: Any, upstream: FakeUpstream, tmp_path: Path) -> None:
     """A project disabled in the local config while the relay runs stops being forwarded (Relay: projects/42.json)."""
     port = free_port()
