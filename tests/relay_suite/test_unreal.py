@@ -34,7 +34,8 @@ async def send_unreal_request(client: Client, content: bytes) -> tuple[int, str]
 )
 @pytest.mark.parametrize("dump_file_name", ["unreal_crash", "unreal_crash_apple"])
 async def test_unreal_crash(relay_factory: RelayFactory, upstream: FakeUpstream, dump_file_name: str) -> None:
-    """The answer is the event id; the envelope has that id and the archive as its one `unreal_report` item."""
+    """Relay: the answer is the event id, and the archive goes as one `unreal_report` item. Skipped: this relay
+    expands the archive itself (event + attachments) to scrub what is inside (README, Endpoints)."""
     client = await relay_factory(projects=projects_yaml(upstream.url, UNSCANNABLE))
     status, text = await send_unreal_request(client, (DATA / dump_file_name).read_bytes())
     assert status == 200
@@ -52,7 +53,8 @@ async def test_unreal_crash(relay_factory: RelayFactory, upstream: FakeUpstream,
     "merges it into the event (scrubbed there) and drops the file, whose XML would carry the user's name past it"
 )
 async def test_unreal_minidump_with_processing(relay_factory: RelayFactory, upstream: FakeUpstream) -> None:
-    """A Windows crash becomes an event with four attachments: minidump, log, crash context and client config."""
+    """Relay: a Windows crash becomes an event with four attachments (minidump, log, crash context, config).
+    Skipped: here the crash context is merged into the event and not forwarded as its XML (README, Endpoints)."""
     client = await relay_factory(projects=projects_yaml(upstream.url, UNSCANNABLE))
     status, text = await send_unreal_request(client, (DATA / "unreal_crash").read_bytes())
     assert status == 200
@@ -70,7 +72,8 @@ async def test_unreal_minidump_with_processing(relay_factory: RelayFactory, upst
     "merges it into the event (scrubbed there) and drops the file, whose XML would carry the user's name past it"
 )
 async def test_unreal_apple_crash_with_processing(relay_factory: RelayFactory, upstream: FakeUpstream) -> None:
-    """A Mac crash becomes an event, a user report and six attachments."""
+    """Relay: a Mac crash becomes an event, a user report and six attachments. Skipped: here the crash context
+    is merged into the event and not forwarded as its XML, so five (README, Endpoints)."""
     client = await relay_factory(projects=projects_yaml(upstream.url, UNSCANNABLE))
     status, _ = await send_unreal_request(client, (DATA / "unreal_crash_apple").read_bytes())
     assert status == 200
