@@ -3,7 +3,8 @@
 Every body's bytes, as read and as decompressed, are drawn from one budget shared by all requests
 (`limits.max_inflight_bytes`, InflightBudget) and given back when the request is answered: when it is spent the
 request gets 503 with Retry-After, so parallel near-limit bodies can't take the process past its memory limit.
-Decompression of a body over 64 KiB runs on a worker thread, so a bomb doesn't hold the event loop.
+Decompression of a body over 64 KiB, or of one whose output passes 1 MiB, runs on a worker thread, so a bomb
+doesn't hold the event loop.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ logger = logging.getLogger("relay.http")
 
 _CHUNK = 64 * 1024
 _THREADED = 64 * 1024  # compressed bodies past this are decompressed off the event loop
+_INLINE_OUTPUT = 1024**2  # ... and smaller ones too, once their output passes this (about 2 ms of inflating)
 _STEP = 1024 * 1024  # decompressed output is metered in steps of this
 
 
@@ -154,11 +156,19 @@ async def read_body(request: web.Request, limits: LimitsConfig) -> bytes:
         for e in request.headers.get("Content-Encoding", "").split(",")
         if e.strip() and e.strip().lower() not in ("identity", "utf-8")
     ]
+    limit = limits.max_decompressed_size
     for encoding in reversed(encodings):
         if len(data) > _THREADED:
-            data = await asyncio.to_thread(decompress, encoding, data, limits.max_decompressed_size, draw)
-        else:
-            data = decompress(encoding, data, limits.max_decompressed_size, draw)
+            data = await asyncio.to_thread(decompress, encoding, data, limit, draw)
+            continue
+        # A small body decompresses here while its output stays small (the usual SDK envelope, no thread hop);
+        # one that expands past _INLINE_OUTPUT (18 KB of gzip can be 10 MB) starts again on a thread.
+        try:
+            data = decompress(encoding, data, min(limit, _INLINE_OUTPUT), draw)
+        except HttpError as exc:
+            if exc.status != 413 or limit <= _INLINE_OUTPUT:
+                raise
+            data = await asyncio.to_thread(decompress, encoding, data, limit, draw)
     return data
 
 

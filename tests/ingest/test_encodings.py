@@ -7,6 +7,7 @@ import random
 import time
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 import brotli
 import orjson
@@ -265,3 +266,30 @@ async def test_decompressed_size_boundary(make_relay: RelayFactory, upstream: Fa
     assert await resp.json() == {}
     await upstream.wait_for(1)
     assert len(upstream.received[0].envelope.items[0].payload) > 60 * 1024
+
+
+async def test_small_body_that_expands_far_is_decompressed_off_the_loop(
+    make_relay: RelayFactory, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """18 KB of gzip that inflate to 10 MB start inline, and go to a thread once past 1 MiB of output; a
+    small body that stays small never leaves the loop."""
+    import relay.ingest.body as body_module
+
+    threaded: list[int] = []
+    real = body_module.asyncio.to_thread
+
+    async def spy(func: Any, *args: Any) -> Any:
+        threaded.append(len(args[1]))
+        return await real(func, *args)
+
+    monkeypatch.setattr(body_module.asyncio, "to_thread", spy)
+    client = await make_relay()
+    flood = gzip.compress(b"{}\n" + b'{"type":"client_report"}\n{}\n' * 400_000)
+    assert len(flood) < 64 * 1024
+    headers = {**auth_header(), "Content-Encoding": "gzip"}
+    resp = await client.post(f"/api/{PROJECT}/envelope/", data=flood, headers=headers)
+    assert resp.status == 413  # too many items, found after the thread inflated it
+    assert threaded == [len(flood)]
+    small = gzip.compress(envelope_bytes({}, ({"type": "event"}, b'{"message":"x"}')))
+    resp = await client.post(f"/api/{PROJECT}/envelope/", data=small, headers=headers)
+    assert resp.status == 200 and threaded == [len(flood)]
