@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from .model import RateLimitConfig
-from .values import boolean, one_of, positive_duration, string
+from .values import boolean, one_of, positive_duration, short_name, string
 
 if TYPE_CHECKING:
     from .loader import _Reader
@@ -109,7 +109,7 @@ def read_ratelimit(reader: _Reader, raw: Any, path: str) -> RateLimitConfig:
         backend=reader.field(data, path, "backend", one_of("memory", "redis"), d.backend),
         url=url,
         timeout=reader.field(data, path, "timeout", positive_duration, d.timeout),
-        key_prefix=reader.field(data, path, "key_prefix", _key_prefix, d.key_prefix),
+        key_prefix=reader.field(data, path, "key_prefix", short_name, d.key_prefix),
         reconnect=reader.field(data, path, "reconnect", positive_duration, d.reconnect),
         cluster=reader.field(data, path, "cluster", boolean, d.cluster),
         username=reader.field(data, path, "username", _name, d.username),
@@ -188,15 +188,6 @@ def _name(value: Any) -> str:
     text = string(value)
     if any(ch.isspace() for ch in text):
         raise ValueError(f"expected a name without spaces, got {value!r}")
-    return text
-
-
-def _key_prefix(value: Any) -> str:
-    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
-        raise ValueError(f"expected a non-empty name, got {value!r}")
-    text = str(value).strip()
-    if len(text) > 64 or any(ch.isspace() or ch in ":,;" for ch in text):
-        raise ValueError(f"expected a name of at most 64 characters without spaces or ':,;', got {value!r}")
     return text
 
 

@@ -137,3 +137,13 @@ def globs(value: Any) -> tuple[str, ...]:
     ):
         raise ValueError(f"expected a string or a list of strings (globs allowed), got {value!r}")
     return tuple(str(v) for v in items)
+
+
+def short_name(value: Any) -> str:
+    """A name for a key or a metric label: at most 64 characters, no spaces or `:,;` (a quota id, a prefix)."""
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+        raise ValueError(f"expected a non-empty name, got {value!r}")
+    text = str(value).strip()
+    if len(text) > 64 or any(ch.isspace() or ch in ":,;" for ch in text):
+        raise ValueError(f"expected a name of at most 64 characters without spaces or ':,;', got {value!r}")
+    return text

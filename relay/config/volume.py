@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..envelope.categories import DATA_CATEGORIES
 from ..units import parse_duration, parse_size
 from .model import OutcomesConfig, QuotaConfig, SamplingConfig, SamplingRule
-from .values import boolean, globs, positive_duration
+from .values import boolean, globs, positive_duration, short_name
 
 if TYPE_CHECKING:
     from .loader import _Reader
@@ -76,7 +76,7 @@ def read_quotas(reader: _Reader, raw: Any, path: str) -> tuple[QuotaConfig, ...]
         for required in ("id", "limit", "window"):
             if required not in data:
                 reader.problem(f"{where}.{required}", "is required")
-        quota_id = reader.field(data, where, "id", _quota_id, f"quota{index}")
+        quota_id = reader.field(data, where, "id", short_name, f"quota{index}")
         if quota_id in seen:
             reader.problem(f"{where}.id", f"duplicate quota id {quota_id!r} (also {path}[{seen[quota_id]}])")
         seen[quota_id] = index
@@ -137,7 +137,7 @@ def _read_rules(reader: _Reader, raw: Any, path: str) -> tuple[SamplingRule, ...
         for required in ("id", "rate"):
             if required not in data:
                 reader.problem(f"{where}.{required}", "is required")
-        rule_id = reader.field(data, where, "id", _quota_id, f"rule{index}")
+        rule_id = reader.field(data, where, "id", short_name, f"rule{index}")
         if rule_id in seen:
             reader.problem(f"{where}.id", f"duplicate rule id {rule_id!r} (also {path}[{seen[rule_id]}])")
         seen[rule_id] = index
@@ -181,15 +181,6 @@ def read_outcomes(reader: _Reader, raw: Any, path: str) -> OutcomesConfig:
     )
 
 
-def _quota_id(value: Any) -> str:
-    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
-        raise ValueError(f"expected a non-empty name, got {value!r}")
-    text = str(value).strip()
-    if len(text) > 64 or any(ch.isspace() or ch in ":,;" for ch in text):
-        raise ValueError(f"expected a name of at most 64 characters without spaces or ':,;', got {value!r}")
-    return text
-
-
 def _scope(value: Any) -> str:
     if value not in ("project", "key"):
         raise ValueError(f"expected project or key, got {value!r}")
@@ -213,7 +204,7 @@ def _positive_int(value: Any) -> int:
 
 
 def _reason_code(value: Any) -> str:
-    text = _quota_id(value)
+    text = short_name(value)
     if not all(ch.isalnum() or ch in "_-." for ch in text):
         raise ValueError(f"expected letters, digits, '_', '-' or '.', got {value!r}")
     return text

@@ -60,6 +60,15 @@ class Item:
         self._parsed, self._parsed_from = value, payload
         return value
 
+    def json_object(self) -> dict[str, Any] | None:
+        """The payload if it is a JSON object, else None (invalid JSON included: the scrub stage reports that;
+        filters and sampling just don't read it)."""
+        try:
+            value = self.json()
+        except Exception:
+            return None
+        return value if isinstance(value, dict) else None
+
     def bare(self) -> Item:
         """The same header and payload without the parsed form: what crosses to or from another process,
         where pickling a parsed 1 MB payload would cost more than parsing it again."""

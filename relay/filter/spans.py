@@ -27,7 +27,7 @@ SPAN_TYPES = frozenset({"span", "otel_span"})
 def filter_spans(ctx: ProcessingContext, filters: FiltersConfig) -> None:
     """Take the spans a filter matches out of the envelope, each counted as `filtered`/`filter:<name>`."""
     for item in [item for item in ctx.envelope.items if item.type in SPAN_TYPES]:
-        payload = _payload(item)
+        payload = item.json_object()
         if payload is None:
             continue
         inner = payload.get("items")
@@ -103,14 +103,6 @@ def span_event(span: dict[str, Any]) -> dict[str, Any]:
     if address is not None:
         event["user"] = {"ip_address": address}
     return event
-
-
-def _payload(item: Item) -> dict[str, Any] | None:
-    try:
-        value = item.json()
-    except Exception:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 __all__ = ["SPAN_TYPES", "filter_spans", "span_event"]

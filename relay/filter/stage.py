@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..config import Config
-from ..envelope import Item
 from ..envelope.event import EventView
 from ..outcomes import Outcome
 from ..pipeline import ProcessingContext
@@ -36,7 +33,7 @@ class FilterStage:
         primary = next((item for item in ctx.envelope.items if item.type in _FILTERED_TYPES), None)
         if primary is None:
             return
-        event = _payload(primary)
+        event = primary.json_object()
         if event is None:
             return  # not an object: the scrub stage reports it
         if filters.active:
@@ -50,11 +47,3 @@ class FilterStage:
             if fingerprint is not None:
                 event["fingerprint"] = fingerprint
                 primary.set_json(event)
-
-
-def _payload(item: Item) -> dict[str, Any] | None:
-    try:
-        value = item.json()
-    except Exception:
-        return None
-    return value if isinstance(value, dict) else None

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..config import Config
-from ..envelope import Item
 from ..outcomes import Outcome
 from ..pipeline import ProcessingContext
 from .sampler import TRACE_CATEGORIES, decide, needs_event, random_from_hex, trace_random
@@ -42,12 +39,12 @@ class SamplingStage:
         if config is None:
             return
         if primary is not None:
-            event = _payload(primary) if needs_event(config) else None
+            event = primary.json_object() if needs_event(config) else None
             category = primary.category
             if category == "transaction":
                 value = trace_random(trace, None)
                 if value is None:  # no trace header: the transaction's own trace context
-                    event = event or _payload(primary)
+                    event = event or primary.json_object()
                     value = trace_random(None, event)
             else:
                 value = random_from_hex(envelope.event_id or (event or {}).get("event_id"))
@@ -67,11 +64,3 @@ class SamplingStage:
                 decision = decide(config, "transaction", value, None, trace)
                 if not decision.keep:
                     ctx.drop(spans, Outcome.FILTERED_SAMPLING, decision.reason)
-
-
-def _payload(item: Item) -> dict[str, Any] | None:
-    try:
-        value = item.json()
-    except Exception:  # invalid JSON is the scrub stage's to report; sampling just doesn't read it
-        return None
-    return value if isinstance(value, dict) else None
