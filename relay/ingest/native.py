@@ -104,7 +104,7 @@ def _msgpack_event(data: bytes | None) -> dict[str, Any]:
         return {}
     try:
         value = _plain(msgpack.unpackb(data, raw=False, strict_map_key=False), 0)
-    except (ValueError, msgpack.UnpackException, _Unreadable) as exc:
+    except (ValueError, TypeError, RecursionError, msgpack.UnpackException, _Unreadable) as exc:
         log.debug("crash upload: %s is not a MessagePack event (%s); skipped", EVENT_FILE, type(exc).__name__)
         return {}
     if not isinstance(value, dict):
@@ -134,7 +134,7 @@ def _msgpack_stream(data: bytes | None, name: str) -> list[Any]:
             value = _plain(value, 0)
             if isinstance(value, dict):
                 out.append(value)
-    except (ValueError, msgpack.UnpackException, _Unreadable) as exc:
+    except (ValueError, TypeError, RecursionError, msgpack.UnpackException, _Unreadable) as exc:
         log.debug("crash upload: %s is not MessagePack breadcrumbs (%s); skipped", name, type(exc).__name__)
         return []
     return out

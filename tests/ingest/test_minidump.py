@@ -249,6 +249,7 @@ async def test_malformed_event_parts_are_skipped_and_the_crash_kept(
         ("sentry___x", None, b"[1, 2]"),
         ("__sentry-event", "__sentry-event", b"\xc1\xc1 not msgpack"),
         ("__sentry-breadcrumb1", "__sentry-breadcrumb1", b"\x81\xa7message"),
+        ("__sentry-breadcrumb2", "__sentry-breadcrumb2", b"\x81\x80\x00"),  # a map as a map key
         ("sentry[release]", None, b"kept@1"),
     )
     assert resp.status == 200, await resp.text()
