@@ -40,6 +40,7 @@ from ..support import (
     background_relay,
     outcome_totals,
 )
+from .test_sentry_sdk import json_differences
 
 ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "tests" / "js"
@@ -263,32 +264,15 @@ def leaks(text: str, needles: tuple[str, ...] = LEAKS) -> dict[str, str]:
     return found
 
 
-def changed_paths(before: Any, after: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Paths where two JSON values differ (added, removed or changed leaves)."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        found: list[tuple[str, ...]] = []
-        for key in before.keys() | after.keys():
-            if key not in before or key not in after:
-                found.append((*path, key))
-            else:
-                found += changed_paths(before[key], after[key], (*path, key))
-        return found
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        return [
-            p for i, (x, y) in enumerate(zip(before, after, strict=True)) for p in changed_paths(x, y, (*path, str(i)))
-        ]
-    return [] if before == after else [path]
-
-
-def meta_covers(meta: Any, path: tuple[str, ...]) -> bool:
-    """Whether Sentry `_meta` remarks the value at `path` (or a container around it)."""
+def meta_covers(meta: Any, path: tuple[Any, ...]) -> bool:
+    """Whether Sentry `_meta` remarks the value at `path` (or a container around it; list indices are keys)."""
     node = meta
     for part in path:
         if not isinstance(node, dict):
             return False
         if "" in node:
             return True
-        node = node.get(part)
+        node = node.get(str(part))
     return isinstance(node, dict) and "" in node
 
 
@@ -421,7 +405,7 @@ def test_containers_keep_their_items_and_explain_each_change(run: Run, item_type
         assert after.headers["item_count"] == before.headers["item_count"] == len(after.json()["items"])
         for original, scrubbed in zip(before.json()["items"], orjson.loads(after.payload)["items"], strict=True):
             meta = scrubbed.pop("_meta", {})
-            unexplained = [p for p in changed_paths(original, scrubbed) if not meta_covers(meta, p)]
+            unexplained = [p for p in json_differences(original, scrubbed) if not meta_covers(meta, p)]
             if item_type == "span" and attribute(original, "sentry.op") == "db":  # test_masked_sql_is_remarked
                 unexplained = [p for p in unexplained if p != ("name",)]
             assert unexplained == [], f"{item_type} {original.get('name') or original.get('body')}"
