@@ -406,8 +406,6 @@ def test_containers_keep_their_items_and_explain_each_change(run: Run, item_type
         for original, scrubbed in zip(before.json()["items"], orjson.loads(after.payload)["items"], strict=True):
             meta = scrubbed.pop("_meta", {})
             unexplained = [p for p in json_differences(original, scrubbed) if not meta_covers(meta, p)]
-            if item_type == "span" and attribute(original, "sentry.op") == "db":  # test_masked_sql_is_remarked
-                unexplained = [p for p in unexplained if p != ("name",)]
             assert unexplained == [], f"{item_type} {original.get('name') or original.get('body')}"
 
 
